@@ -1,0 +1,83 @@
+"""One error hierarchy for the whole grader.
+
+Every error the grader raises on purpose is a ``GraderError``: it carries a message written
+for the person who caused it (a student, a TA or an instructor) and an exit code for the CLI.
+Surfaces catch ``GraderError`` once and show ``str(error)``; anything else is a bug.
+"""
+
+from __future__ import annotations
+
+
+class GraderError(Exception):
+    """Base of every error the grader raises on purpose."""
+
+    exit_code = 1
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class SpecError(GraderError):
+    """A problem spec is malformed: names the file and the key (and the line when known)."""
+
+    exit_code = 2
+
+    def __init__(self, file: str, key: str, problem: str, line: int | None = None):
+        where = f"{file}:{line}" if line else file
+        super().__init__(f"{where}: key '{key}': {problem}")
+        self.file, self.key, self.problem, self.line = file, key, problem, line
+
+
+class ProblemNotFound(GraderError):
+    """No problem spec with that id or path."""
+
+    exit_code = 2
+
+
+class SubmissionError(GraderError):
+    """A submission file cannot be read (missing, too large, not text, unknown format)."""
+
+    exit_code = 3
+
+
+class AnswerError(GraderError):
+    """A student's answer cannot be read as mathematics; the verdict is ``invalid``.
+
+    ``position`` is the 0-based character offset in the answer where the problem is,
+    or None when the problem is the answer as a whole.
+    """
+
+    def __init__(self, message: str, position: int | None = None, text: str = ""):
+        self.position = position
+        self.text = text
+        super().__init__(message)
+
+    @property
+    def snippet(self) -> str:
+        """The answer text around the position, with a caret line under it."""
+        if self.position is None or not self.text:
+            return ""
+        start = max(0, self.position - 20)
+        line = self.text[start : self.position + 20].replace("\n", " ")
+        return f"{line}\n{' ' * (self.position - start)}^"
+
+    def __str__(self) -> str:
+        if self.position is None:
+            return self.message
+        return f"{self.message} (at character {self.position + 1})"
+
+
+class IndexMismatch(GraderError):
+    """An answer reads fine but uses an index where the quantity has another (``a_j``, ``w_{kj}``).
+
+    Graded ``incorrect`` with this message, not ``invalid``: the student wrote real mathematics,
+    only with the wrong index.
+    """
+
+
+class GradingTimeout(GraderError):
+    """A check ran past the per-part time limit; the verdict is ``review``."""

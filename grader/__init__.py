@@ -1,0 +1,1 @@
+"""Grades LaTeX derivation homework against a live network, numerically and symbolically."""

@@ -1,0 +1,326 @@
+"""Expressions as the grader understands them, and how to print them back.
+
+These nodes are what an answer means once ``grader.reader`` has bound it to a problem's
+vocabulary: ``Ref("w", ("j", "k"))`` is the weight w_jk of the network, ``Call("g", 1, x)`` is
+g'(x), ``Sum("k", body)`` sums over every output unit. They are immutable and hashable, so equal
+readings share one cache entry. ``to_latex`` prints the reading shown to students ("read as"),
+``to_mathml`` the same for browsers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from html import escape
+
+
+class Expr:
+    """Base class of expression nodes."""
+
+    __slots__ = ()
+
+    def children(self) -> tuple[Expr, ...]:
+        return ()
+
+    def walk(self):
+        """Yield this node and every node below it."""
+        stack = [self]
+        while stack:
+            node = stack.pop()
+            yield node
+            stack.extend(node.children())
+
+
+@dataclass(frozen=True)
+class Num(Expr):
+    value: Fraction
+
+
+@dataclass(frozen=True)
+class Const(Expr):
+    """A mathematical constant: ``e`` or ``pi``."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Var(Expr):
+    """A scalar variable of a part, such as x in g'(x)."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Ref(Expr):
+    """A network quantity or named signal with its index letters: w_{jk}, \\delta_k, E."""
+
+    name: str
+    indices: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Neg(Expr):
+    arg: Expr
+
+    def children(self):
+        return (self.arg,)
+
+
+@dataclass(frozen=True)
+class Add(Expr):
+    terms: tuple[Expr, ...]
+
+    def children(self):
+        return self.terms
+
+
+@dataclass(frozen=True)
+class Mul(Expr):
+    factors: tuple[Expr, ...]
+
+    def children(self):
+        return self.factors
+
+
+@dataclass(frozen=True)
+class Div(Expr):
+    num: Expr
+    den: Expr
+
+    def children(self):
+        return (self.num, self.den)
+
+
+@dataclass(frozen=True)
+class Pow(Expr):
+    base: Expr
+    exp: Expr
+
+    def children(self):
+        return (self.base, self.exp)
+
+
+@dataclass(frozen=True)
+class Call(Expr):
+    """A function applied to an argument; ``order`` counts primes (g'(x) has order 1)."""
+
+    func: str
+    order: int
+    arg: Expr
+
+    def children(self):
+        return (self.arg,)
+
+
+@dataclass(frozen=True)
+class Sum(Expr):
+    """Sum of ``body`` over every value of the letter ``index``.
+
+    ``over`` is the problem's index letter whose range the sum runs over: the same as ``index``
+    unless the student used a dummy letter (``\\sum_l \\delta_l w_{jl}`` runs over k).
+    """
+
+    index: str
+    body: Expr
+    over: str = ""
+
+    def children(self):
+        return (self.body,)
+
+
+@dataclass(frozen=True)
+class Deriv(Expr):
+    """Derivative of ``of`` with respect to ``wrt`` through the network's definitions."""
+
+    of: Expr
+    wrt: Ref | Var
+    partial: bool = True
+
+    def children(self):
+        return (self.of, self.wrt)
+
+
+def free_indices(expr: Expr) -> frozenset[str]:
+    """Index letters left free in ``expr`` (not bound by a sum)."""
+    if isinstance(expr, Ref):
+        return frozenset(expr.indices)
+    if isinstance(expr, Sum):
+        return free_indices(expr.body) - {expr.index}
+    if isinstance(expr, Deriv):
+        return free_indices(expr.of) | free_indices(expr.wrt)
+    out: frozenset[str] = frozenset()
+    for child in expr.children():
+        out |= free_indices(child)
+    return out
+
+
+def shadowed_indices(expr: Expr) -> set[str]:
+    """Index letters that a sum binds while the same letter is also free in ``expr``."""
+    outer_free = free_indices(expr)
+    return {node.index for node in expr.walk() if isinstance(node, Sum) and node.index in outer_free}
+
+
+# ---------------------------------------------------------------------------- printing
+
+GREEK_LATEX = {"sigma", "delta", "psi", "phi", "alpha", "beta", "gamma", "epsilon", "eta",
+               "theta", "lambda", "mu", "nu", "xi", "pi", "rho", "tau", "chi", "omega",
+               "zeta", "kappa", "Delta", "Psi", "Phi", "Gamma", "Sigma", "Omega", "Theta",
+               "varepsilon", "varphi", "iota", "upsilon", "Lambda", "Xi", "Pi", "vartheta"}
+FUNCTION_LATEX = {"exp": "\\exp", "ln": "\\ln", "log": "\\log", "tanh": "\\tanh",
+                  "sin": "\\sin", "cos": "\\cos"}
+
+_PREC_ADD, _PREC_MUL, _PREC_NEG, _PREC_POW, _PREC_ATOM = 1, 2, 3, 4, 5
+
+
+def name_latex(name: str) -> str:
+    """LaTeX for a symbol name: Greek names get their backslash."""
+    if name in GREEK_LATEX:
+        return "\\" + name
+    return FUNCTION_LATEX.get(name, name)
+
+
+def _indices_latex(indices: tuple[str, ...]) -> str:
+    if not indices:
+        return ""
+    return "_{" + "".join(indices) + "}"
+
+
+def _prec(expr: Expr) -> int:
+    if isinstance(expr, Add):
+        return _PREC_ADD
+    if isinstance(expr, (Mul, Div, Sum, Deriv)):
+        return _PREC_MUL
+    if isinstance(expr, Neg):
+        return _PREC_NEG
+    if isinstance(expr, Num) and (expr.value < 0 or expr.value.denominator != 1):
+        return _PREC_MUL
+    if isinstance(expr, Pow):
+        return _PREC_POW
+    return _PREC_ATOM
+
+
+def to_latex(expr: Expr) -> str:
+    """Print ``expr`` as unambiguous LaTeX: explicit \\cdot, brackets where needed."""
+
+    def wrap(child: Expr, minimum: int) -> str:
+        text = to_latex(child)
+        return f"\\left({text}\\right)" if _prec(child) < minimum else text
+
+    if isinstance(expr, Num):
+        v = expr.value
+        if v.denominator == 1:
+            return str(v.numerator)
+        return f"\\frac{{{v.numerator}}}{{{v.denominator}}}"
+    if isinstance(expr, Const):
+        return "e" if expr.name == "e" else "\\pi"
+    if isinstance(expr, Var):
+        return name_latex(expr.name)
+    if isinstance(expr, Ref):
+        return name_latex(expr.name) + _indices_latex(expr.indices)
+    if isinstance(expr, Neg):
+        return "-" + wrap(expr.arg, _PREC_MUL)
+    if isinstance(expr, Add):
+        parts = [to_latex(expr.terms[0])]
+        for term in expr.terms[1:]:
+            if isinstance(term, Neg):
+                parts.append(" - " + wrap(term.arg, _PREC_MUL))
+            else:
+                parts.append(" + " + to_latex(term))
+        return "".join(parts)
+    if isinstance(expr, Mul):
+        return " \\cdot ".join(wrap(f, _PREC_MUL + 1 if i else _PREC_MUL)
+                               for i, f in enumerate(expr.factors))
+    if isinstance(expr, Div):
+        return f"\\frac{{{to_latex(expr.num)}}}{{{to_latex(expr.den)}}}"
+    if isinstance(expr, Pow):
+        return f"{wrap(expr.base, _PREC_ATOM)}^{{{to_latex(expr.exp)}}}"
+    if isinstance(expr, Call):
+        if expr.func == "exp" and expr.order == 0:
+            return f"e^{{{to_latex(expr.arg)}}}"
+        return f"{name_latex(expr.func)}{chr(39) * expr.order}\\left({to_latex(expr.arg)}\\right)"
+    if isinstance(expr, Sum):
+        return f"\\sum_{{{expr.index}}} {wrap(expr.body, _PREC_MUL)}"
+    if isinstance(expr, Deriv):
+        d = "\\partial" if expr.partial else "d"
+        if isinstance(expr.of, (Ref, Var)):
+            return f"\\frac{{{d} {to_latex(expr.of)}}}{{{d} {to_latex(expr.wrt)}}}"
+        return f"\\frac{{{d}}}{{{d} {to_latex(expr.wrt)}}} {wrap(expr.of, _PREC_ATOM)}"
+    raise TypeError(f"cannot print {expr!r}")
+
+
+def _mi(name: str) -> str:
+    text = name_latex(name)
+    symbol = GREEK_UNICODE.get(name, text)
+    return f"<mi>{escape(symbol)}</mi>"
+
+
+GREEK_UNICODE = {"sigma": "σ", "delta": "δ", "psi": "ψ", "phi": "φ", "alpha": "α", "beta": "β",
+                 "gamma": "γ", "epsilon": "ε", "eta": "η", "theta": "θ", "lambda": "λ",
+                 "mu": "μ", "nu": "ν", "xi": "ξ", "pi": "π", "rho": "ρ", "tau": "τ", "chi": "χ",
+                 "omega": "ω", "zeta": "ζ", "kappa": "κ", "Delta": "Δ", "Psi": "Ψ", "Phi": "Φ",
+                 "Gamma": "Γ", "Sigma": "Σ", "Omega": "Ω", "Theta": "Θ"}
+
+
+def to_mathml(expr: Expr, display: bool = False) -> str:
+    """Render ``expr`` as presentation MathML (browsers draw it natively)."""
+    mode = ' display="block"' if display else ""
+    return f'<math xmlns="http://www.w3.org/1998/Math/MathML"{mode}>{_mml(expr)}</math>'
+
+
+def _paren(inner: str) -> str:
+    return f"<mrow><mo>(</mo>{inner}<mo>)</mo></mrow>"
+
+
+def _mml(expr: Expr) -> str:
+    def wrap(child: Expr, minimum: int) -> str:
+        text = _mml(child)
+        return _paren(text) if _prec(child) < minimum else text
+
+    if isinstance(expr, Num):
+        v = expr.value
+        if v.denominator == 1:
+            return f"<mn>{v.numerator}</mn>"
+        return f"<mfrac><mn>{v.numerator}</mn><mn>{v.denominator}</mn></mfrac>"
+    if isinstance(expr, Const):
+        return "<mi>e</mi>" if expr.name == "e" else "<mi>π</mi>"
+    if isinstance(expr, Var):
+        return _mi(expr.name)
+    if isinstance(expr, Ref):
+        if not expr.indices:
+            return _mi(expr.name)
+        return f"<msub>{_mi(expr.name)}<mi>{escape(''.join(expr.indices))}</mi></msub>"
+    if isinstance(expr, Neg):
+        return f"<mrow><mo>−</mo>{wrap(expr.arg, _PREC_MUL)}</mrow>"
+    if isinstance(expr, Add):
+        parts = [_mml(expr.terms[0])]
+        for term in expr.terms[1:]:
+            if isinstance(term, Neg):
+                parts.append(f"<mo>−</mo>{wrap(term.arg, _PREC_MUL)}")
+            else:
+                parts.append(f"<mo>+</mo>{_mml(term)}")
+        return "<mrow>" + "".join(parts) + "</mrow>"
+    if isinstance(expr, Mul):
+        inner = "<mo>·</mo>".join(wrap(f, _PREC_MUL + 1 if i else _PREC_MUL)
+                                  for i, f in enumerate(expr.factors))
+        return f"<mrow>{inner}</mrow>"
+    if isinstance(expr, Div):
+        return f"<mfrac>{_mml(expr.num)}{_mml(expr.den)}</mfrac>"
+    if isinstance(expr, Pow):
+        return f"<msup>{wrap(expr.base, _PREC_ATOM)}{_mml(expr.exp)}</msup>"
+    if isinstance(expr, Call):
+        if expr.func == "exp" and expr.order == 0:
+            return f"<msup><mi>e</mi>{_mml(expr.arg)}</msup>"
+        name = _mi(expr.func)
+        if expr.order:
+            name = f"<msup>{name}<mo>{'′' * expr.order}</mo></msup>"
+        return f"<mrow>{name}{_paren(_mml(expr.arg))}</mrow>"
+    if isinstance(expr, Sum):
+        return (f"<mrow><munder><mo>∑</mo><mi>{escape(expr.index)}</mi></munder>"
+                f"{wrap(expr.body, _PREC_MUL)}</mrow>")
+    if isinstance(expr, Deriv):
+        d = "<mo>∂</mo>" if expr.partial else "<mi>d</mi>"
+        if isinstance(expr.of, (Ref, Var)):
+            return f"<mfrac><mrow>{d}{_mml(expr.of)}</mrow><mrow>{d}{_mml(expr.wrt)}</mrow></mfrac>"
+        return (f"<mrow><mfrac>{d}<mrow>{d}{_mml(expr.wrt)}</mrow></mfrac>"
+                f"{wrap(expr.of, _PREC_ATOM)}</mrow>")
+    raise TypeError(f"cannot render {expr!r}")

@@ -1,0 +1,223 @@
+"""The live network: a problem's forward equations made concrete, numerically or symbolically.
+
+A ``Network`` holds the problem's equations (``z_j = e_j + \\sum_i a_i u_{ij}``, ...) and named
+signals (``\\delta_k := \\frac{\\partial E}{\\partial h_k}``). ``Network.numeric`` draws a random
+instance: random layer sizes, random inputs, weights and targets, and one smooth activation
+for the generic g; ``Network.symbolic`` builds a small instance whose leaves are SymPy symbols
+and whose g is an undefined function. Either gives an ``Evaluator`` that reads any expression of
+the problem, signals and derivatives included (backprop through the equations).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from functools import lru_cache
+
+import numpy as np
+import sympy
+
+from .expr import Deriv, Expr, Ref, free_indices
+from .tensor import Backend, Evaluator, Tensor
+
+# Smooth activations used for a generic g; each lists its value and first derivatives.
+ACTIVATIONS = ("sigmoid", "tanh", "softplus", "arctan")
+
+
+def _sigmoid(x):
+    return 0.5 * (1.0 + np.tanh(0.5 * x))
+
+
+def _numeric_functions():
+    s = _sigmoid
+    return {
+        "sigmoid": [s, lambda x: s(x) * (1 - s(x)),
+                    lambda x: s(x) * (1 - s(x)) * (1 - 2 * s(x)),
+                    lambda x: s(x) * (1 - s(x)) * (1 - 6 * s(x) + 6 * s(x) ** 2)],
+        "tanh": [np.tanh, lambda x: 1 - np.tanh(x) ** 2,
+                 lambda x: -2 * np.tanh(x) * (1 - np.tanh(x) ** 2),
+                 lambda x: -2 * (1 - np.tanh(x) ** 2) * (1 - 3 * np.tanh(x) ** 2)],
+        "softplus": [lambda x: np.logaddexp(0.0, x), s, lambda x: s(x) * (1 - s(x)),
+                     lambda x: s(x) * (1 - s(x)) * (1 - 2 * s(x))],
+        "arctan": [np.arctan, lambda x: 1 / (1 + x ** 2), lambda x: -2 * x / (1 + x ** 2) ** 2,
+                   lambda x: (6 * x ** 2 - 2) / (1 + x ** 2) ** 3],
+        "exp": [np.exp] * 4,
+        "ln": [np.log, lambda x: 1 / x, lambda x: -1 / x ** 2, lambda x: 2 / x ** 3],
+        "sin": [np.sin, np.cos, lambda x: -np.sin(x), lambda x: -np.cos(x)],
+        "cos": [np.cos, lambda x: -np.sin(x), lambda x: -np.cos(x), np.sin],
+    }
+
+
+class Numeric(Backend):
+    dtype = float
+    FUNCTIONS = _numeric_functions()
+    ALIASES = {"sigma": "sigmoid", "log": "ln"}
+
+    def number(self, value: Fraction):
+        return float(value)
+
+    def constant(self, name: str):
+        return np.e if name == "e" else np.pi
+
+    def function(self, name: str, order: int):
+        name = self.ALIASES.get(name, name)
+        return self.FUNCTIONS[name][order]
+
+    def log(self, array):
+        return np.log(array)
+
+    def eye(self, n: int):
+        return np.eye(n)
+
+
+class Symbolic(Backend):
+    """SymPy scalars in object arrays; a generic g is an undefined function with named primes."""
+
+    dtype = object
+    _x = sympy.Symbol("x")
+    EXPLICIT = {
+        "sigmoid": 1 / (1 + sympy.exp(-_x)),
+        "tanh": sympy.tanh(_x),
+        "softplus": sympy.log(1 + sympy.exp(_x)),
+        "arctan": sympy.atan(_x),
+        "exp": sympy.exp(_x),
+        "ln": sympy.log(_x),
+        "sin": sympy.sin(_x),
+        "cos": sympy.cos(_x),
+    }
+    ALIASES = {"sigma": "sigmoid", "log": "ln"}
+
+    def number(self, value: Fraction):
+        return sympy.Rational(value.numerator, value.denominator)
+
+    def constant(self, name: str):
+        return sympy.E if name == "e" else sympy.pi
+
+    def function(self, name: str, order: int):
+        name = self.ALIASES.get(name, name)
+        if name == "generic":
+            f = sympy.Function("g" + "p" * order)
+            return np.frompyfunc(f, 1, 1)
+        return _explicit(name, order)
+
+    def log(self, array):
+        return np.frompyfunc(sympy.log, 1, 1)(array)
+
+    def eye(self, n: int):
+        return np.eye(n, dtype=int).astype(object)
+
+
+@lru_cache(maxsize=None)
+def _explicit(name: str, order: int):
+    x = Symbolic._x
+    formula = sympy.diff(Symbolic.EXPLICIT[name], x, order) if order else Symbolic.EXPLICIT[name]
+    return np.frompyfunc(lambda v: formula.subs(x, v), 1, 1)
+
+
+@dataclass(frozen=True)
+class Equation:
+    """``name_{indices} = rhs``, one forward definition of the network."""
+
+    name: str
+    indices: tuple[str, ...]
+    rhs: Expr
+    latex: str = ""
+
+
+@dataclass(frozen=True)
+class Network:
+    """The forward equations, the leaf quantities and the named signals of a problem."""
+
+    ranges: dict[str, str]                    # index letter -> size letter (k -> K)
+    leaves: dict[str, tuple[str, ...]]        # given quantities -> index letters of their slots
+    equations: tuple[Equation, ...]
+    signals: dict[str, tuple[tuple[str, ...], Deriv]] = field(default_factory=dict)
+    positive: frozenset[str] = frozenset()    # leaves drawn positive (targets in (0, 1))
+
+    def quantities(self) -> dict[str, tuple[str, ...]]:
+        out = dict(self.leaves)
+        out.update({e.name: e.indices for e in self.equations})
+        out.update({name: idx for name, (idx, _) in self.signals.items()})
+        return out
+
+    def is_signal(self, name: str) -> bool:
+        return name in self.signals
+
+    def slot_ranges(self, name: str) -> tuple[str, ...]:
+        return self.quantities()[name]
+
+    def numeric(self, seed: int, activation: str, sizes: dict[str, int] | None = None,
+                variables: dict[str, np.ndarray] | None = None) -> Evaluator:
+        """A random instance with ``activation`` as g (random sizes unless given)."""
+        rng = np.random.default_rng(seed)
+        if sizes is None:
+            sizes = _distinct_sizes(rng, list(self.ranges))
+        values = {}
+        for name, slots in self.leaves.items():
+            shape = tuple(sizes[s] for s in slots)
+            if name in self.positive:
+                values[name] = rng.uniform(0.05, 0.95, size=shape)
+            else:
+                values[name] = rng.normal(0.0, 1.0, size=shape)
+        tensors = {name: Tensor(np.asarray(v), ("#s",)) for name, v in (variables or {}).items()}
+        return self._instance(Numeric(), sizes, values, tensors, activation)
+
+    def symbolic(self, activation: str = "generic", sizes: dict[str, int] | None = None,
+                 variables: tuple[str, ...] = ()) -> Evaluator:
+        """An instance whose leaves are symbols (two units per layer unless sizes are given)."""
+        sizes = sizes or {r: 2 for r in self.ranges}
+        values = {}
+        for name, slots in self.leaves.items():
+            shape = tuple(sizes[s] for s in slots)
+            array = np.empty(shape, dtype=object)
+            for position in np.ndindex(*shape) if shape else [()]:
+                label = name + ("_" + "".join(str(p + 1) for p in position) if position else "")
+                array[position] = sympy.Symbol(label, real=True)
+            values[name] = array
+        tensors = {v: Tensor(np.asarray(sympy.Symbol(v, real=True), dtype=object), ())
+                   for v in variables}
+        return self._instance(Symbolic(), sizes, values, tensors, activation)
+
+    def _instance(self, backend, sizes, values, variables, activation) -> Evaluator:
+        network = self
+
+        def lookup(name: str):
+            if name not in values:
+                if name in network.signals:
+                    slots, definition = network.signals[name]
+                    t = evaluator.value(definition)
+                    values[name] = t.aligned(slots) if t.axes != slots else t.array
+                else:
+                    raise KeyError(name)
+            return values[name]
+
+        evaluator = Evaluator(backend, sizes, lookup, variables, self, activation)
+        with np.errstate(all="ignore"):
+            for equation in self.equations:
+                t = evaluator.value(equation.rhs)
+                values[equation.name] = np.array(t.aligned(equation.indices)) \
+                    if t.axes != equation.indices else t.array
+        evaluator.cache.clear()
+        return evaluator
+
+    def check(self) -> list[str]:
+        """Problems with the equations: undefined names, free indices that do not match."""
+        problems = []
+        known = set(self.leaves)
+        for eq in self.equations:
+            for node in eq.rhs.walk():
+                if isinstance(node, Ref) and node.name not in known:
+                    problems.append(f"{eq.latex}: {node.name} is used before it is defined")
+            if free_indices(eq.rhs) != set(eq.indices):
+                problems.append(f"{eq.latex}: the right-hand side's free indices "
+                                f"{sorted(free_indices(eq.rhs))} differ from the left's "
+                                f"{list(eq.indices)}")
+            known.add(eq.name)
+        return problems
+
+
+def _distinct_sizes(rng, letters: list[str]) -> dict[str, int]:
+    """Layer sizes between 2 and 6, all different, so a wrong index cannot pass by luck."""
+    choices = rng.permutation(np.arange(2, 7))[: len(letters)] if len(letters) <= 5 \
+        else rng.integers(2, 7, size=len(letters))
+    return {letter: int(n) for letter, n in zip(letters, choices)}

@@ -1,0 +1,306 @@
+"""Evaluate expressions in index notation on a network instance, and differentiate them.
+
+A value is a ``Tensor``: an array whose axes are named by index letters (``("j", "k")`` for
+w_jk), so ``b_j w_{jk}`` broadcasts to a (j, k) array and ``\\sum_j`` sums the j axis away.
+Axes whose names start with ``#`` are batch axes (the sample points of a variable x).
+
+One evaluator serves two backends: ``Numeric`` (float arrays, for the live network) and
+``Symbolic`` (object arrays of SymPy expressions, for the symbolic proof), so both checks
+read an answer the same way. ``Evaluator.gradient`` is reverse-mode differentiation
+(backprop) through an expression and then through the network's equations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Callable, Mapping
+
+import numpy as np
+
+from .expr import Add, Call, Const, Deriv, Div, Expr, Mul, Neg, Num, Pow, Ref, Sum, Var
+
+SEED = "'"  # suffix of the axes that carry a gradient's output index
+
+
+class EvaluationError(Exception):
+    """An expression cannot be evaluated here (an unsupported construction)."""
+
+
+@dataclass(frozen=True)
+class Tensor:
+    array: np.ndarray
+    axes: tuple[str, ...]
+
+    def __post_init__(self):
+        # Reductions of object arrays return bare SymPy scalars: keep everything an ndarray.
+        if not isinstance(self.array, np.ndarray):
+            object.__setattr__(self, "array", np.asarray(self.array))
+
+    def aligned(self, axes: tuple[str, ...]) -> np.ndarray:
+        """The array transposed and reshaped to broadcast against ``axes`` (a superset)."""
+        if self.axes == axes:
+            return self.array
+        order = [self.axes.index(a) for a in axes if a in self.axes]
+        array = self.array.transpose(order) if order != sorted(order) else self.array
+        shape = [self.array.shape[self.axes.index(a)] if a in self.axes else 1 for a in axes]
+        return array.reshape(shape)
+
+    def sizes(self) -> dict[str, int]:
+        return dict(zip(self.axes, self.array.shape))
+
+    def renamed(self, mapping: Mapping[str, str]) -> Tensor:
+        return Tensor(self.array, tuple(mapping.get(a, a) for a in self.axes))
+
+
+def combine(f: Callable, x: Tensor, y: Tensor) -> Tensor:
+    axes = x.axes + tuple(a for a in y.axes if a not in x.axes)
+    return Tensor(np.asarray(f(x.aligned(axes), y.aligned(axes))), axes)
+
+
+def reduce_to(adjoint: Tensor, target: Tensor) -> Tensor:
+    """Sum ``adjoint`` down to ``target``'s axes (keeping seed axes) and broadcast up to them."""
+    keep = [a for a in adjoint.axes if a in target.axes or a.endswith(SEED)]
+    drop = tuple(i for i, a in enumerate(adjoint.axes) if a not in keep)
+    array = adjoint.array.sum(axis=drop) if drop else adjoint.array
+    current = Tensor(array, tuple(keep))
+    axes = target.axes + tuple(a for a in keep if a not in target.axes)
+    sizes = {**target.sizes(), **current.sizes()}
+    shape = tuple(sizes[a] for a in axes)
+    return Tensor(np.broadcast_to(current.aligned(axes), shape), axes)
+
+
+def diagonal(t: Tensor, a: str, b: str) -> Tensor:
+    """Keep only the entries where axes ``a`` and ``b`` are equal; the result keeps ``a``."""
+    i, j = t.axes.index(a), t.axes.index(b)
+    array = np.diagonal(t.array, axis1=i, axis2=j)
+    axes = tuple(x for k, x in enumerate(t.axes) if k not in (i, j)) + (a,)
+    return Tensor(array, axes)
+
+
+class Backend:
+    """How numbers and functions are represented: floats or SymPy expressions."""
+
+    def number(self, value: Fraction):
+        raise NotImplementedError
+
+    def constant(self, name: str):
+        raise NotImplementedError
+
+    def function(self, name: str, order: int) -> Callable:
+        """The ``order``-th derivative of the named function, applied elementwise."""
+        raise NotImplementedError
+
+    def log(self, array):
+        raise NotImplementedError
+
+    def eye(self, n: int) -> np.ndarray:
+        raise NotImplementedError
+
+
+class Evaluator:
+    """Evaluates expressions against one network instance (see ``grader.network.Instance``).
+
+    ``lookup(name)`` gives a quantity's or signal's array in slot order; ``variables`` the
+    tensors of scalar variables; ``network`` the equations for backprop; ``sizes`` the number
+    of values of each index letter.
+    """
+
+    def __init__(self, backend: Backend, sizes: Mapping[str, int], lookup: Callable,
+                 variables: Mapping[str, Tensor], network, activation: str):
+        self.backend = backend
+        self.sizes = sizes
+        self.lookup = lookup
+        self.variables = variables
+        self.network = network
+        self.activation = activation
+        self.cache: dict[Expr, Tensor] = {}
+
+    # ------------------------------------------------------------------ forward
+    def value(self, expr: Expr) -> Tensor:
+        cached = self.cache.get(expr)
+        if cached is None:
+            cached = self._value(expr)
+            if len(self.cache) > 4096:
+                self.cache.clear()
+            self.cache[expr] = cached
+        return cached
+
+    def _function(self, name: str, order: int):
+        if name == "g":
+            name = self.activation
+        return self.backend.function(name, order)
+
+    def _value(self, expr: Expr) -> Tensor:
+        b = self.backend
+        if isinstance(expr, Num):
+            return Tensor(np.asarray(b.number(expr.value), dtype=b.dtype), ())
+        if isinstance(expr, Const):
+            return Tensor(np.asarray(b.constant(expr.name), dtype=b.dtype), ())
+        if isinstance(expr, Var):
+            if expr.name not in self.variables:
+                raise EvaluationError(f"{expr.name} has no value here")
+            return self.variables[expr.name]
+        if isinstance(expr, Ref):
+            return self.ref(expr)
+        if isinstance(expr, Neg):
+            inner = self.value(expr.arg)
+            return Tensor(-inner.array, inner.axes)
+        if isinstance(expr, Add):
+            out = self.value(expr.terms[0])
+            for term in expr.terms[1:]:
+                out = combine(np.add, out, self.value(term))
+            return out
+        if isinstance(expr, Mul):
+            out = self.value(expr.factors[0])
+            for factor in expr.factors[1:]:
+                out = combine(np.multiply, out, self.value(factor))
+            return out
+        if isinstance(expr, Div):
+            return combine(np.divide, self.value(expr.num), self.value(expr.den))
+        if isinstance(expr, Pow):
+            return combine(np.power, self.value(expr.base), self.value(expr.exp))
+        if isinstance(expr, Call):
+            inner = self.value(expr.arg)
+            return Tensor(self._function(expr.func, expr.order)(inner.array), inner.axes)
+        if isinstance(expr, Sum):
+            body = self.value(expr.body)
+            if expr.index in body.axes:
+                axis = body.axes.index(expr.index)
+                return Tensor(body.array.sum(axis=axis),
+                              body.axes[:axis] + body.axes[axis + 1:])
+            size = self.sizes[expr.over or expr.index]
+            return Tensor(body.array * size, body.axes)
+        if isinstance(expr, Deriv):
+            return self.gradient(expr.of, expr.wrt)
+        raise EvaluationError(f"cannot evaluate {type(expr).__name__}")
+
+    def ref(self, ref: Ref) -> Tensor:
+        array = self.lookup(ref.name)
+        t = Tensor(array, tuple(f"@{n}" for n in range(array.ndim)))
+        seen: dict[str, str] = {}
+        for n, letter in enumerate(ref.indices):
+            if letter in seen:  # w_{jj}: the diagonal
+                t = diagonal(t, seen[letter], f"@{n}")
+            else:
+                seen[letter] = f"@{n}"
+        return t.renamed({slot: letter for letter, slot in seen.items()})
+
+    # ------------------------------------------------------------------ backprop
+    def gradient(self, of: Expr, wrt: Ref | Var) -> Tensor:
+        """d(of)/d(wrt) through the network: axes are of's free indices and wrt's letters.
+
+        A letter shared by both means the same unit (dc_k/dh_k is the diagonal g'(h_k)).
+        """
+        for node in of.walk():
+            if isinstance(node, Deriv) or (isinstance(node, Ref) and self.network.is_signal(
+                    node.name)):
+                raise EvaluationError("cannot differentiate an expression that holds a derivative")
+        out = self.value(of)
+        outputs = [a for a in out.axes if not a.startswith("#")]
+        seed = Tensor(np.ones((), dtype=self.backend.dtype), ())
+        for axis in outputs:
+            eye = Tensor(self.backend.eye(out.sizes()[axis]), (axis, axis + SEED))
+            seed = combine(np.multiply, seed, eye)
+        seed = reduce_to(seed, out)
+        adjoints: dict[str, Tensor] = {}
+        self._backward(of, seed, adjoints)
+        target = wrt.name
+        for equation in reversed(self.network.equations):
+            if equation.name == target:
+                break
+            adjoint = adjoints.pop(equation.name, None)
+            if adjoint is not None:
+                slots = {f"@{n}": letter for n, letter in enumerate(equation.indices)}
+                self._backward(equation.rhs, adjoint.renamed(slots), adjoints)
+        if self.network.is_signal(target):
+            raise EvaluationError("cannot differentiate with respect to a signal")
+        result = adjoints.get(target)
+        if isinstance(wrt, Var):
+            if result is None:
+                return Tensor(np.zeros(out.array.shape, dtype=self.backend.dtype), out.axes)
+            return result.renamed({a + SEED: a for a in outputs})
+        if result is None:  # of does not depend on wrt at all
+            ranges = self.network.slot_ranges(target)
+            shape = [self.sizes[r] for r in ranges] + [out.sizes()[a] for a in outputs]
+            axes = tuple(f"@{n}" for n in range(len(ranges))) + tuple(a + SEED for a in outputs)
+            result = Tensor(np.zeros(shape, dtype=self.backend.dtype), axes)
+        # Name wrt's slots by its letters, the output axes by theirs; a shared letter means
+        # the same unit, so it keeps the diagonal (dc_k/dh_k is g'(h_k), not a K x K matrix).
+        result = result.renamed({a + SEED: a for a in outputs})
+        for n, letter in enumerate(wrt.indices):
+            if letter in result.axes:
+                result = diagonal(result, letter, f"@{n}")
+            else:
+                result = result.renamed({f"@{n}": letter})
+        return result
+
+    def _backward(self, expr: Expr, adjoint: Tensor, adjoints: dict[str, Tensor]) -> None:
+        """Push ``adjoint`` (d output / d expr) down to the quantities ``expr`` refers to."""
+        if isinstance(expr, (Num, Const)):
+            return
+        if isinstance(expr, (Ref, Var)):
+            node = self.value(expr)
+            adjoint = reduce_to(adjoint, node)
+            if isinstance(expr, Ref):
+                slots = {}
+                for n, letter in enumerate(expr.indices):
+                    if letter in slots.values():
+                        raise EvaluationError("cannot differentiate through a repeated index")
+                    slots[letter] = f"@{n}"
+                adjoint = adjoint.renamed(slots)
+            key = expr.name
+            previous = adjoints.get(key)
+            adjoints[key] = adjoint if previous is None else combine(np.add, previous, adjoint)
+            return
+        if isinstance(expr, Neg):
+            self._backward(expr.arg, Tensor(-adjoint.array, adjoint.axes), adjoints)
+        elif isinstance(expr, Add):
+            for term in expr.terms:
+                self._backward(term, adjoint, adjoints)
+        elif isinstance(expr, Mul):
+            values = [self.value(f) for f in expr.factors]
+            for i, factor in enumerate(expr.factors):
+                if not _depends(factor):
+                    continue
+                local = adjoint
+                for j, other in enumerate(values):
+                    if j != i:
+                        local = combine(np.multiply, local, other)
+                self._backward(factor, reduce_to(local, values[i]), adjoints)
+        elif isinstance(expr, Div):
+            num, den = self.value(expr.num), self.value(expr.den)
+            if _depends(expr.num):
+                self._backward(expr.num, reduce_to(combine(np.divide, adjoint, den), num),
+                               adjoints)
+            if _depends(expr.den):
+                ratio = combine(np.divide, num, combine(np.multiply, den, den))
+                local = combine(np.multiply, adjoint, Tensor(-ratio.array, ratio.axes))
+                self._backward(expr.den, reduce_to(local, den), adjoints)
+        elif isinstance(expr, Pow):
+            base, exp = self.value(expr.base), self.value(expr.exp)
+            if _depends(expr.base):
+                one = np.asarray(self.backend.number(Fraction(1)), dtype=self.backend.dtype)
+                lowered = combine(np.power, base, Tensor(exp.array - one, exp.axes))
+                local = combine(np.multiply, adjoint, combine(np.multiply, exp, lowered))
+                self._backward(expr.base, reduce_to(local, base), adjoints)
+            if _depends(expr.exp):
+                power = self.value(expr)
+                logs = Tensor(self.backend.log(base.array), base.axes)
+                local = combine(np.multiply, adjoint, combine(np.multiply, power, logs))
+                self._backward(expr.exp, reduce_to(local, exp), adjoints)
+        elif isinstance(expr, Call):
+            inner = self.value(expr.arg)
+            slope = Tensor(self._function(expr.func, expr.order + 1)(inner.array), inner.axes)
+            self._backward(expr.arg, reduce_to(combine(np.multiply, adjoint, slope), inner),
+                           adjoints)
+        elif isinstance(expr, Sum):
+            body = self.value(expr.body)
+            self._backward(expr.body, reduce_to(adjoint, body), adjoints)
+        else:
+            raise EvaluationError(f"cannot differentiate {type(expr).__name__}")
+
+
+def _depends(expr: Expr) -> bool:
+    """Whether ``expr`` refers to any quantity or variable (else its derivative is zero)."""
+    return any(isinstance(node, (Ref, Var)) for node in expr.walk())

@@ -261,10 +261,12 @@ GREEK_UNICODE = {"sigma": "σ", "delta": "δ", "psi": "ψ", "phi": "φ", "alpha"
                  "Gamma": "Γ", "Sigma": "Σ", "Omega": "Ω", "Theta": "Θ"}
 
 
-def to_mathml(expr: Expr, display: bool = False) -> str:
-    """Render ``expr`` as presentation MathML (browsers draw it natively)."""
+def to_mathml(expr: Expr | list[Expr], display: bool = False) -> str:
+    """Render an expression, or a chain of them joined by '=', as presentation MathML."""
     mode = ' display="block"' if display else ""
-    return f'<math xmlns="http://www.w3.org/1998/Math/MathML"{mode}>{_mml(expr)}</math>'
+    chain = expr if isinstance(expr, list) else [expr]
+    inner = "<mo>=</mo>".join(_mml(e) for e in chain)
+    return f'<math xmlns="http://www.w3.org/1998/Math/MathML"{mode}><mrow>{inner}</mrow></math>'
 
 
 def _paren(inner: str) -> str:
@@ -324,3 +326,36 @@ def _mml(expr: Expr) -> str:
         return (f"<mrow><mfrac>{d}<mrow>{d}{_mml(expr.wrt)}</mrow></mfrac>"
                 f"{wrap(expr.of, _PREC_ATOM)}</mrow>")
     raise TypeError(f"cannot render {expr!r}")
+
+
+def map_children(expr: Expr, f) -> Expr:
+    """A copy of ``expr`` with ``f`` applied to each direct child expression."""
+    if isinstance(expr, Neg):
+        return Neg(f(expr.arg))
+    if isinstance(expr, Add):
+        return Add(tuple(f(t) for t in expr.terms))
+    if isinstance(expr, Mul):
+        return Mul(tuple(f(t) for t in expr.factors))
+    if isinstance(expr, Div):
+        return Div(f(expr.num), f(expr.den))
+    if isinstance(expr, Pow):
+        return Pow(f(expr.base), f(expr.exp))
+    if isinstance(expr, Call):
+        return Call(expr.func, expr.order, f(expr.arg))
+    if isinstance(expr, Sum):
+        return Sum(expr.index, f(expr.body), expr.over)
+    if isinstance(expr, Deriv):
+        return Deriv(f(expr.of), f(expr.wrt), expr.partial)
+    return expr
+
+
+def rename_indices(expr: Expr, mapping: dict[str, str]) -> Expr:
+    """Rename free index letters (``{"k": "l"}``); letters bound by a sum are left alone."""
+    if not mapping:
+        return expr
+    if isinstance(expr, Ref):
+        return Ref(expr.name, tuple(mapping.get(i, i) for i in expr.indices))
+    if isinstance(expr, Sum):
+        inner = {k: v for k, v in mapping.items() if k != expr.index}
+        return Sum(expr.index, rename_indices(expr.body, inner), expr.over)
+    return map_children(expr, lambda child: rename_indices(child, mapping))

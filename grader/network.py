@@ -133,6 +133,7 @@ class Network:
     equations: tuple[Equation, ...]
     signals: dict[str, tuple[tuple[str, ...], Deriv]] = field(default_factory=dict)
     positive: frozenset[str] = frozenset()    # leaves drawn positive (targets in (0, 1))
+    activation: str = "g"                     # the name of the generic activation
 
     def quantities(self) -> dict[str, tuple[str, ...]]:
         out = dict(self.leaves)

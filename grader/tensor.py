@@ -127,7 +127,7 @@ class Evaluator:
         return cached
 
     def _function(self, name: str, order: int):
-        if name == "g":
+        if name == self.network.activation:
             name = self.activation
         return self.backend.function(name, order)
 

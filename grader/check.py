@@ -1,0 +1,166 @@
+"""The two independent checks of an answer: numeric on the live network, symbolic with SymPy.
+
+``PartChecker`` holds, for one part, several random network instances (random layer sizes and
+values; for a generic g the sigmoid, tanh, softplus and arctan in turn) and, built on first use,
+small symbolic instances. ``numeric`` compares two expressions on every instance and every value
+of their free indices; ``symbolic`` proves their difference is zero with SymPy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+import numpy as np
+import sympy
+
+from .expr import Call, Deriv, Expr, Ref, map_children, rename_indices, to_latex
+from .network import ACTIVATIONS
+from .problem import Part, Problem
+from .tensor import Tensor, combine
+
+RTOL = 1e-6
+ATOL = 1e-9
+SAMPLES = np.linspace(-3.0, 3.0, 9)
+
+
+class Agreement(str, Enum):
+    EQUAL = "equal"
+    SIGMOID_ONLY = "sigmoid-only"   # equal on every sigmoid instance, not on the others
+    DIFFERENT = "different"
+    NOT_FINITE = "not-finite"       # the answer has no finite value somewhere
+
+
+@dataclass(frozen=True)
+class NumericOutcome:
+    agreement: Agreement
+    ratio: float | None = None     # answer / target when it is one constant everywhere
+
+
+class PartChecker:
+    """Everything needed to check answers to one part; build once per process and reuse."""
+
+    def __init__(self, problem: Problem, part: Part, seed: int = 446):
+        self.problem, self.part = problem, part
+        network = problem.network
+        activations = ([part.activation] * 3 if part.activation
+                       else [*ACTIVATIONS, "sigmoid"])
+        self.activations = activations
+        self.instances = []
+        for n, activation in enumerate(activations):
+            rng = np.random.default_rng(seed + n)
+            variables = {v: SAMPLES + rng.uniform(-0.2, 0.2, SAMPLES.size)
+                         for v in part.variables}
+            self.instances.append(network.numeric(seed + 100 * n, activation,
+                                                  variables=variables))
+        self._symbolic: dict[str, object] = {}
+
+    # ------------------------------------------------------------------ numeric
+    def values(self, expr: Expr) -> list[Tensor]:
+        with np.errstate(all="ignore"):
+            return [instance.value(expr) for instance in self.instances]
+
+    def numeric(self, answer: Expr, target: Expr) -> NumericOutcome:
+        """Compare on every instance; both must have the same free indices."""
+        same, ratios, finite = [], [], True
+        with np.errstate(all="ignore"):
+            for a, t in zip(self.values(answer), self.values(target)):
+                a_arr, t_arr = _broadcast(a, t)
+                if not np.all(np.isfinite(a_arr)):
+                    finite = False
+                close = np.abs(a_arr - t_arr) <= RTOL * np.maximum(1.0, np.abs(t_arr)) + ATOL
+                same.append(bool(np.all(close)))
+                mask = np.abs(t_arr) > 1e-6
+                ratios.append(a_arr[mask] / t_arr[mask])
+        if all(same):
+            return NumericOutcome(Agreement.EQUAL)
+        if not finite:
+            return NumericOutcome(Agreement.NOT_FINITE)
+        ratio = None
+        joined = np.concatenate([r.ravel() for r in ratios]) if ratios else np.array([])
+        if joined.size and np.all(np.abs(joined - joined[0]) <= 1e-6 * abs(joined[0]) + 1e-12):
+            ratio = float(joined[0])
+        sigmoid = [s for s, act in zip(same, self.activations) if act == "sigmoid"]
+        others = [s for s, act in zip(same, self.activations) if act != "sigmoid"]
+        if sigmoid and others and all(sigmoid) and not all(others):
+            return NumericOutcome(Agreement.SIGMOID_ONLY, ratio)
+        return NumericOutcome(Agreement.DIFFERENT, ratio)
+
+    # ------------------------------------------------------------------ symbolic
+    def symbolic_instance(self, activation: str):
+        if activation not in self._symbolic:
+            self._symbolic[activation] = self.problem.network.symbolic(
+                activation, variables=self.part.variables)
+        return self._symbolic[activation]
+
+    def symbolic(self, answer: Expr, target: Expr, activation: str | None = None,
+                 expect_equal: bool = True) -> bool:
+        """Whether SymPy proves answer - target == 0 (with g generic unless told otherwise).
+
+        ``expect_equal`` is the numeric check's opinion: only then are the slower
+        simplifications tried (a difference the numeric check saw is not worth proving zero).
+        """
+        activation = activation or self.part.activation or "generic"
+        instance = self.symbolic_instance(activation)
+        difference = combine(np.subtract, instance.value(answer), instance.value(target))
+        return all(_is_zero(d, expect_equal) for d in difference.array.flat)
+
+
+def _broadcast(a: Tensor, t: Tensor) -> tuple[np.ndarray, np.ndarray]:
+    axes = t.axes + tuple(x for x in a.axes if x not in t.axes)
+    return np.broadcast_arrays(a.aligned(axes).astype(float), t.aligned(axes).astype(float))
+
+
+def _is_zero(expr, thorough: bool) -> bool:
+    expr = sympy.expand(expr)
+    if expr == 0:
+        return True
+    if not thorough:
+        return False
+    if expr.has(sympy.exp, sympy.log, sympy.tanh, sympy.atan, sympy.sin, sympy.cos):
+        together = sympy.cancel(sympy.together(expr.rewrite(sympy.exp)))
+        if together == 0:
+            return True
+    return sympy.simplify(expr) == 0
+
+
+# ---------------------------------------------------------------------- circular answers
+
+def derivative_key(node: Expr, problem: Problem, part: Part) -> str | None:
+    """A canonical name for a derivative written in any notation, else None.
+
+    ``\\frac{\\partial E}{\\partial h_k}``, ``\\delta_k`` and, for part (a), ``g'(x)``,
+    ``\\sigma'(x)`` and ``\\frac{d}{dx}\\sigma(x)`` each name one derivative; an answer that
+    contains the asked one restates the question.
+    """
+    network = problem.network
+    if isinstance(node, Deriv):
+        return f"d[{_canonical(node.of, problem, part)}]/d[{_canonical(node.wrt, problem, part)}]"
+    if isinstance(node, Ref) and network.is_signal(node.name):
+        slots, definition = network.signals[node.name]
+        renamed = rename_indices(definition, dict(zip(slots, node.indices)))
+        return derivative_key(renamed, problem, part)
+    if isinstance(node, Call) and node.order >= 1:
+        inner = Call(node.func, node.order - 1, node.arg)
+        return f"d[{_canonical(inner, problem, part)}]/d[{_canonical(node.arg, problem, part)}]"
+    return None
+
+
+def _canonical(expr: Expr, problem: Problem, part: Part) -> str:
+    """LaTeX of ``expr`` with the part's fixed activation written as the generic one."""
+    activation = problem.network.activation
+
+    def same_function(node: Expr) -> Expr:
+        if isinstance(node, Call) and part.activation == "sigmoid" and node.func == "sigma":
+            return Call(activation, node.order, same_function(node.arg))
+        return map_children(node, same_function)
+
+    return to_latex(same_function(expr))
+
+
+def restates_question(answer: Expr, problem: Problem, part: Part) -> bool:
+    """Whether the answer contains the very derivative the part asks for."""
+    asked = derivative_key(part.asks_expr, problem, part)
+    if asked is None:
+        return False
+    return any(derivative_key(node, problem, part) == asked for node in answer.walk())

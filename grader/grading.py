@@ -1,0 +1,204 @@
+"""Grade one answer to one part: read it, check it both ways, decide the verdict and feedback.
+
+The ladder, in order:
+1. empty -> ``missing``; unreadable -> ``invalid`` with the position and what is wrong.
+2. From a chain ``lhs = ... = rhs`` the last right-hand side is the answer (a left-hand side
+   such as ``\\delta_k =`` is understood, not graded).
+3. An answer that contains the asked derivative itself is circular: no credit.
+4. Free indices must be the question's (a missing ``\\sum_k``, ``b_k`` for ``b_j``).
+5. Numeric check on the live network and symbolic proof with SymPy. Both say equal: full
+   credit (``form_credit`` with a note if not in the asked form). They disagree: ``review``.
+6. Otherwise: right only for the sigmoid (flagged, ``sigmoid_only_credit``), a known mistake
+   (its feedback and credit), a sign or constant factor off, or plainly incorrect.
+Feedback never contains the reference answer.
+"""
+
+from __future__ import annotations
+
+import time
+
+from .check import Agreement, PartChecker, restates_question
+from .errors import AnswerError, IndexMismatch
+from .expr import Call, Const, Deriv, Expr, Ref, Var, free_indices, name_latex, to_latex
+from .problem import Part, Problem
+from .reader import read
+from .results import PartResult, Verdict
+from .tensor import EvaluationError
+
+_CHECKERS: dict[tuple[str, str, str], PartChecker] = {}
+
+
+def checker_for(problem: Problem, part: Part) -> PartChecker:
+    """The process-wide checker of a part (built on first use; problem edits make a new one)."""
+    key = (problem.path, problem.source_hash, part.id)
+    found = _CHECKERS.get(key)
+    if found is None:
+        found = _CHECKERS[key] = PartChecker(problem, part)
+    return found
+
+
+def grade_answer(problem: Problem, part_id: str, latex: str | None) -> PartResult:
+    """Grade ``latex`` as the answer to ``part_id`` of ``problem``."""
+    part = problem.part(part_id)
+    started = time.perf_counter()
+    result = _grade(problem, part, latex)
+    result.elapsed_ms = (time.perf_counter() - started) * 1000
+    return result
+
+
+def _result(part: Part, verdict: Verdict, feedback: str, answer: str, interpreted: str = "",
+            credit: float = 0.0, flags=()) -> PartResult:
+    return PartResult(part=part.id, score=round(part.points * credit, 6), max_score=part.points,
+                      verdict=verdict, feedback=feedback, answer=answer,
+                      interpreted=interpreted, flags=list(flags))
+
+
+def _grade(problem: Problem, part: Part, latex: str | None) -> PartResult:
+    text = latex or ""
+    if not text.strip():
+        return _result(part, Verdict.MISSING, "No answer was given for this part.", text)
+    try:
+        chain = read(text, part.vocabulary)
+    except IndexMismatch as err:
+        return _result(part, Verdict.INCORRECT, f"Wrong index: {err}", text)
+    except AnswerError as err:
+        return _result(part, Verdict.INVALID, f"Could not read your answer: {err}.", text)
+
+    answer, note = _final_answer(chain, problem, part)
+    interpreted = to_latex(answer)
+    done = _result  # shorthand below
+
+    if restates_question(answer, problem, part):
+        return done(part, Verdict.INCORRECT,
+                    "Circular: your answer restates the quantity the question asks for "
+                    f"({part.asks}) instead of computing it.", text, interpreted,
+                    flags=["circular"])
+
+    checker = checker_for(problem, part)
+    wanted, have = part.free, free_indices(answer)
+    try:
+        if have != wanted:
+            return _index_feedback(checker, part, answer, text, interpreted, have, wanted)
+        numeric = checker.numeric(answer, part.reference_expr)
+        if numeric.agreement is Agreement.EQUAL:
+            return _equal(checker, part, answer, text, interpreted, note)
+        if checker.symbolic(answer, part.reference_expr, expect_equal=False):
+            return done(part, Verdict.REVIEW,
+                        "The numeric and symbolic checks disagree about this answer; "
+                        "a TA will review it.", text, interpreted, flags=["disagree"])
+        if numeric.agreement is Agreement.SIGMOID_ONLY:
+            return _sigmoid_only(checker, part, answer, text, interpreted)
+        mistake = _known_mistake(checker, part, answer)
+        if mistake is not None:
+            verdict = Verdict.PARTIAL if mistake.credit > 0 else Verdict.INCORRECT
+            return done(part, verdict, mistake.feedback, text, interpreted, mistake.credit,
+                        flags=["known-mistake"])
+        return done(part, Verdict.INCORRECT, _generic_feedback(numeric, part), text,
+                    interpreted)
+    except EvaluationError as err:
+        return done(part, Verdict.REVIEW, f"The grader cannot evaluate this reading ({err}); "
+                    "a TA will review it.", text, interpreted, flags=["unevaluable"])
+
+
+def _final_answer(chain: list[Expr], problem: Problem, part: Part) -> tuple[Expr, str]:
+    """The last right-hand side; but ``answer = \\frac{\\partial E}{\\partial w}`` reads back."""
+    last = chain[-1]
+    if len(chain) > 1 and restates_question(last, problem, part) \
+            and not restates_question(chain[0], problem, part):
+        return chain[0], "Read the left-hand side as your answer (the right restates the question)."
+    return last, ""
+
+
+def _equal(checker: PartChecker, part: Part, answer: Expr, text: str, interpreted: str,
+           note: str) -> PartResult:
+    if not checker.symbolic(answer, part.reference_expr, expect_equal=True):
+        return _result(part, Verdict.REVIEW,
+                       "The numeric check finds your answer right but the symbolic proof did "
+                       "not go through; a TA will review it.", text, interpreted,
+                       flags=["disagree"])
+    notes = [note] if note else []
+    credit, flags = 1.0, []
+    outside = sorted(_names_used(answer) - part.in_terms_of) if part.in_terms_of else []
+    if outside:
+        credit = part.form_credit
+        flags.append("form")
+        notes.append(f"Your answer has the right value, but the question asked for it "
+                     f"{part.form or 'in another form'}"
+                     f" (you used {', '.join(_show(n) for n in outside)}).")
+    verdict = Verdict.CORRECT if credit >= 1.0 else Verdict.PARTIAL
+    feedback = " ".join(["Correct." if credit >= 1 else "Right value."] + notes)
+    return _result(part, verdict, feedback, text, interpreted, credit, flags)
+
+
+def _sigmoid_only(checker: PartChecker, part: Part, answer: Expr, text: str,
+                  interpreted: str) -> PartResult:
+    if not checker.symbolic(answer, part.reference_expr, activation="sigmoid"):
+        return _result(part, Verdict.REVIEW, "The checks disagree about whether this answer "
+                       "holds for the sigmoid; a TA will review it.", text, interpreted,
+                       flags=["disagree"])
+    credit = part.sigmoid_only_credit
+    return _result(part, Verdict.PARTIAL if credit > 0 else Verdict.INCORRECT,
+                   "Right only when g is the sigmoid: the question is about a general "
+                   "activation g, so write its derivative as g'(.) rather than through "
+                   "the sigmoid's identity.", text, interpreted, credit, flags=["sigmoid-only"])
+
+
+def _known_mistake(checker: PartChecker, part: Part, answer: Expr):
+    have = free_indices(answer)
+    for mistake in part.mistakes:
+        if free_indices(mistake.expr) != have:
+            continue
+        if checker.numeric(answer, mistake.expr).agreement is Agreement.EQUAL \
+                and checker.symbolic(answer, mistake.expr, expect_equal=True):
+            return mistake
+    return None
+
+
+def _index_feedback(checker: PartChecker, part: Part, answer: Expr, text: str,
+                    interpreted: str, have, wanted) -> PartResult:
+    mistake = _known_mistake(checker, part, answer)
+    if mistake is not None:
+        verdict = Verdict.PARTIAL if mistake.credit > 0 else Verdict.INCORRECT
+        return _result(part, verdict, mistake.feedback, text, interpreted, mistake.credit,
+                       flags=["known-mistake"])
+    extra, missing = sorted(have - wanted), sorted(wanted - have)
+    parts = []
+    if extra:
+        parts.append(f"your answer has the free index {', '.join(extra)}, which the question "
+                     "does not have (a sum left out, or the wrong letter?)")
+    if missing:
+        parts.append(f"your answer does not depend on {', '.join(missing)}, but the asked "
+                     "quantity does")
+    return _result(part, Verdict.INCORRECT, "Wrong indices: " + "; ".join(parts) + ".", text,
+                   interpreted, flags=["index"])
+
+
+def _generic_feedback(numeric, part: Part) -> str:
+    if numeric.agreement is Agreement.NOT_FINITE:
+        return ("Your expression has no finite value on some networks (a division by zero or "
+                "a logarithm of a negative number?).")
+    if numeric.ratio is not None and abs(numeric.ratio + 1) < 1e-6:
+        return "Your answer has the wrong sign."
+    if numeric.ratio is not None and abs(numeric.ratio) > 1e-9:
+        return (f"Your answer is off by a constant factor ({numeric.ratio:.4g} times the right "
+                "value).")
+    return ("Not equal to the asked quantity: checked on random networks, your expression gives "
+            "other values.")
+
+
+def _names_used(expr: Expr) -> set[str]:
+    """The names an answer is written in (a derivative's inside does not count)."""
+    if isinstance(expr, (Ref, Var)):
+        return {expr.name}
+    if isinstance(expr, Const):
+        return {"e" if expr.name == "e" else "pi"}
+    if isinstance(expr, Deriv):
+        return {"derivative notation"}
+    names = {expr.func} if isinstance(expr, Call) else set()
+    for child in expr.children():
+        names |= _names_used(child)
+    return names
+
+
+def _show(name: str) -> str:
+    return name if " " in name else name_latex(name)

@@ -1,0 +1,388 @@
+"""Problems are data: load and validate a problem spec (a TOML file under ``problems/``).
+
+A spec names the network (forward equations, given quantities, index ranges, signals) and,
+per part, the asked quantity, the reference answer, points, the form asked for, known mistakes
+with feedback and credit, and accept/reject examples. ``docs/authoring.md`` is the reference.
+Every error names the file, the key and, where it can, the line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tomllib
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from .errors import AnswerError, IndexMismatch, ProblemNotFound, SpecError
+from .expr import Deriv, Expr, free_indices
+from .network import Equation, Network
+from .reader import Vocabulary, read, read_expression
+from .syntax import parse
+
+PROBLEMS_DIR = Path(__file__).resolve().parent.parent / "problems"
+FIXED_ACTIVATIONS = ("sigmoid", "tanh", "softplus", "arctan")
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """A known wrong answer: when an answer equals it, the student gets this feedback."""
+
+    answer: str
+    expr: Expr
+    feedback: str
+    credit: float = 0.0
+
+
+@dataclass(frozen=True)
+class Part:
+    """One part of a problem, ready to grade against."""
+
+    id: str
+    points: float
+    prompt: str
+    asks: str
+    asks_expr: Expr
+    reference: str
+    reference_expr: Expr
+    vocabulary: Vocabulary
+    activation: str | None = None          # None: the generic g
+    variables: tuple[str, ...] = ()
+    in_terms_of: frozenset[str] = frozenset()
+    form: str = ""
+    form_credit: float = 1.0
+    sigmoid_only_credit: float = 0.5
+    mistakes: tuple[Mistake, ...] = ()
+    accept: tuple[str, ...] = ()
+    reject: tuple[str, ...] = ()
+    step_deduction: float = 0.0
+
+    @property
+    def free(self) -> frozenset[str]:
+        return free_indices(self.reference_expr)
+
+
+@dataclass(frozen=True)
+class Problem:
+    id: str
+    title: str
+    points: float
+    parts: dict[str, Part]
+    network: Network
+    path: str
+    time_limit: float = 10.0
+    source_hash: str = field(default="", compare=False)
+
+    def part(self, part_id: str) -> Part:
+        try:
+            return self.parts[part_id]
+        except KeyError:
+            raise ProblemNotFound(
+                f"problem '{self.id}' has no part '{part_id}'; its parts are "
+                + ", ".join(self.parts)) from None
+
+
+def find_problem_file(id_or_path: str | Path) -> Path:
+    """The spec file for a problem id (looked up in problems/) or a path to a spec."""
+    path = Path(id_or_path)
+    if path.suffix == ".toml" or path.exists():
+        if not path.is_file():
+            raise ProblemNotFound(f"no problem spec at {path}")
+        return path
+    candidate = PROBLEMS_DIR / f"{id_or_path}.toml"
+    if candidate.is_file():
+        return candidate
+    known = ", ".join(sorted(p.stem for p in PROBLEMS_DIR.glob("*.toml"))) or "none"
+    raise ProblemNotFound(f"unknown problem '{id_or_path}' (problems here: {known})")
+
+
+def load_problem(id_or_path: str | Path) -> Problem:
+    """Load and validate a problem by id or path; cached while the file is unchanged."""
+    path = find_problem_file(id_or_path).resolve()
+    text = path.read_text(encoding="utf-8")
+    return _load(str(path), text)
+
+
+def list_problems() -> list[Problem]:
+    return [load_problem(p) for p in sorted(PROBLEMS_DIR.glob("*.toml"))]
+
+
+@lru_cache(maxsize=32)
+def _load(path: str, text: str) -> Problem:
+    return _SpecLoader(path, text).load()
+
+
+class _SpecLoader:
+    def __init__(self, path: str, text: str):
+        self.path = path
+        self.text = text
+        self.name = _short(path)
+
+    def fail(self, key: str, problem: str, part: int | None = None) -> SpecError:
+        return SpecError(self.name, key, problem, self.line_of(key, part))
+
+    def line_of(self, key: str, part: int | None) -> int | None:
+        """The line where ``key`` is set (inside the part's block when given)."""
+        lines = self.text.splitlines()
+        start = 0
+        if part is not None:
+            seen = -1
+            for n, line in enumerate(lines):
+                if line.strip() == "[[parts]]":
+                    seen += 1
+                    if seen == part:
+                        start = n
+                        break
+        last = key.split(".")[-1].split("[")[0]
+        pattern = re.compile(rf"^\s*{re.escape(last)}\s*=")
+        for n in range(start, len(lines)):
+            if pattern.match(lines[n]):
+                return n + 1
+        return start + 1 if part is not None else None
+
+    # ------------------------------------------------------------------ helpers
+    def get(self, table: dict, key: str, kind, where: str, part: int | None = None,
+            default=...):
+        if key not in table:
+            if default is ...:
+                raise self.fail(f"{where}{key}", "is missing", part)
+            return default
+        value = table[key]
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+            raise self.fail(f"{where}{key}", f"must be {_kind_name(kind)}, "
+                            f"not {type(value).__name__}", part)
+        return value
+
+    def strings(self, table, key, where, part=None, default=...) -> list[str]:
+        value = self.get(table, key, list, where, part, default)
+        if not all(isinstance(v, str) for v in value):
+            raise self.fail(f"{where}{key}", "must be a list of strings", part)
+        return value
+
+    def expression(self, latex: str, vocab: Vocabulary, key: str, part: int | None) -> Expr:
+        try:
+            return read_expression(latex, vocab)
+        except (AnswerError, IndexMismatch) as err:
+            raise self.fail(key, f"cannot read {latex!r}: {err}", part) from None
+
+    # ------------------------------------------------------------------ the spec
+    def load(self) -> Problem:
+        try:
+            data = tomllib.loads(self.text)
+        except tomllib.TOMLDecodeError as err:
+            raise SpecError(self.name, "(file)", f"not valid TOML: {err}") from None
+        problem_id = self.get(data, "id", str, "")
+        if not re.fullmatch(r"[A-Za-z0-9_-]+", problem_id):
+            raise self.fail("id", "use letters, digits, '-' and '_' only")
+        title = self.get(data, "title", str, "", default=problem_id)
+        network, vocab = self.network(self.get(data, "network", dict, ""))
+        defaults = {
+            "sigmoid_only_credit": self.get(data, "sigmoid_only_credit", float, "", default=0.5),
+            "form_credit": self.get(data, "form_credit", float, "", default=1.0),
+            "step_deduction": self.get(data, "step_deduction", float, "", default=0.0),
+        }
+        raw_parts = self.get(data, "parts", list, "")
+        if not raw_parts:
+            raise self.fail("parts", "a problem needs at least one part")
+        parts: dict[str, Part] = {}
+        for n, raw in enumerate(raw_parts):
+            if not isinstance(raw, dict):
+                raise self.fail(f"parts[{n}]", "must be a table ([[parts]])")
+            part = self.part(raw, n, network, vocab, defaults)
+            if part.id in parts:
+                raise self.fail(f"parts[{n}].id", f"part '{part.id}' is defined twice", n)
+            parts[part.id] = part
+        total = sum(p.points for p in parts.values())
+        points = self.get(data, "points", float, "", default=total)
+        if abs(points - total) > 1e-9:
+            raise self.fail("points", f"is {points:g} but the parts add up to {total:g}")
+        time_limit = self.get(data, "time_limit", float, "", default=10.0)
+        if not 0 < time_limit <= 600:
+            raise self.fail("time_limit", "must be between 0 and 600 seconds")
+        return Problem(problem_id, title, points, parts, network, self.path, time_limit,
+                       hashlib.sha256(self.text.encode()).hexdigest()[:16])
+
+    def network(self, table: dict) -> tuple[Network, Vocabulary]:
+        where = "network."
+        indices = self.get(table, "indices", dict, where)
+        ranges, range_names = {}, {}
+        for letter, spec in indices.items():
+            if not re.fullmatch(r"[a-z]", letter):
+                raise self.fail(f"network.indices.{letter}", "an index is one lower-case letter")
+            if not isinstance(spec, dict) or not isinstance(spec.get("size"), str):
+                raise self.fail(f"network.indices.{letter}",
+                                'must be a table like { size = "K", means = "the output units" }')
+            ranges[letter] = letter
+            means = spec.get("means", f"{letter} = 1..{spec['size']}")
+            range_names[letter] = f"{means} ({letter} = 1..{spec['size']})"
+        sizes = {letter: spec["size"] for letter, spec in indices.items()}
+        activation = self.get(table, "activation", str, where, default="g")
+        given_latex = self.strings(table, "given", where)
+        equations_latex = self.strings(table, "equations", where)
+        signals_latex = self.strings(table, "signals", where, default=[])
+        quantities: dict[str, tuple[str, ...]] = {}
+        leaves = {}
+        for n, latex in enumerate(given_latex):
+            name, idx = self.definition_lhs(latex, f"network.given[{n}]", ranges)
+            leaves[name] = quantities[name] = idx
+        lhs = []
+        for n, latex in enumerate(equations_latex):
+            left, _, right = latex.partition("=")
+            if not right:
+                raise self.fail(f"network.equations[{n}]", f"{latex!r} is not an equation")
+            name, idx = self.definition_lhs(left, f"network.equations[{n}]", ranges)
+            quantities[name] = idx
+            lhs.append((name, idx, right, latex))
+        signal_lhs = []
+        for n, latex in enumerate(signals_latex):
+            left, _, right = latex.partition("=")
+            if not right:
+                raise self.fail(f"network.signals[{n}]", f"{latex!r} is not a definition")
+            name, idx = self.definition_lhs(left, f"network.signals[{n}]", ranges)
+            quantities[name] = idx
+            signal_lhs.append((name, idx, right, latex))
+        functions = frozenset({activation, "sigma"})
+        vocab = Vocabulary(ranges=ranges, quantities=quantities, functions=functions,
+                           range_names=range_names)
+        vocab = _with_sizes(vocab, sizes)
+        equations = []
+        for n, (name, idx, right, latex) in enumerate(lhs):
+            rhs = self.expression(right, vocab, f"network.equations[{n}]", None)
+            equations.append(Equation(name, idx, rhs, latex))
+        signals = {}
+        for n, (name, idx, right, latex) in enumerate(signal_lhs):
+            rhs = self.expression(right, vocab, f"network.signals[{n}]", None)
+            if not isinstance(rhs, Deriv) or free_indices(rhs) != set(idx):
+                raise self.fail(f"network.signals[{n}]",
+                                "a signal is defined as one derivative with the same indices, "
+                                "as in \\delta_k = \\frac{\\partial E}{\\partial h_k}")
+            signals[name] = (idx, rhs)
+        positive = []
+        for n, latex in enumerate(self.strings(table, "positive", where, default=[])):
+            name, _ = self.definition_lhs(latex, f"network.positive[{n}]", ranges)
+            if name not in leaves:
+                raise self.fail(f"network.positive[{n}]", f"{latex} is not a given quantity")
+            positive.append(name)
+        network = Network(ranges=ranges, leaves=leaves, equations=tuple(equations),
+                          signals=signals, positive=frozenset(positive), activation=activation)
+        for problem in network.check():
+            raise self.fail("network.equations", problem)
+        return network, vocab
+
+    def definition_lhs(self, latex: str, key: str, ranges) -> tuple[str, tuple[str, ...]]:
+        """The name and index letters of ``w_{jk}``, ``\\delta_k`` or ``E``."""
+        try:
+            tree = parse(latex)
+        except AnswerError as err:
+            raise self.fail(key, f"cannot read {latex!r}: {err}") from None
+        tokens = [t for t in tree.scan_values(lambda v: True)
+                  if t.type not in ("LBRACE", "RBRACE", "SUB")]
+        if not tokens or tokens[0].type not in ("LETTER", "GREEK"):
+            raise self.fail(key, f"{latex!r} must be a name with index letters, like w_{{jk}}")
+        name = str(tokens[0])
+        letters = tuple(str(t) for t in tokens[1:])
+        for letter in letters:
+            if letter not in ranges:
+                raise self.fail(key, f"'{letter}' in {latex!r} is not one of the indices "
+                                     f"({', '.join(ranges)})")
+        return name, letters
+
+    def part(self, raw: dict, n: int, network: Network, vocab: Vocabulary, defaults) -> Part:
+        where = f"parts[{n}]."
+        part_id = self.get(raw, "id", str, where, n)
+        where = f"parts[{n}] ('{part_id}')."
+        points = self.get(raw, "points", float, where, n)
+        if points <= 0:
+            raise self.fail(f"{where}points", "must be positive", n)
+        variables = tuple(self.strings(raw, "variables", where, n, default=[]))
+        for v in variables:
+            if not re.fullmatch(r"[a-zA-Z]", v) or v in vocab.quantities or v in vocab.ranges:
+                raise self.fail(f"{where}variables", f"'{v}' must be one free letter", n)
+        activation = self.get(raw, "activation", str, where, n, default="") or None
+        if activation is not None and activation not in FIXED_ACTIVATIONS:
+            raise self.fail(f"{where}activation",
+                            f"must be one of {', '.join(FIXED_ACTIVATIONS)}", n)
+        part_vocab = Vocabulary(ranges=vocab.ranges, quantities=vocab.quantities,
+                                functions=vocab.functions, variables=frozenset(variables),
+                                range_names=vocab.range_names)
+        asks = self.get(raw, "asks", str, where, n)
+        asks_expr = self.expression(asks, part_vocab, f"{where}asks", n)
+        reference = self.get(raw, "reference", str, where, n)
+        reference_expr = self.expression(reference, part_vocab, f"{where}reference", n)
+        if free_indices(asks_expr) != free_indices(reference_expr):
+            raise self.fail(f"{where}reference", "its free indices differ from those of 'asks'",
+                            n)
+        in_terms_of = set()
+        for name in self.strings(raw, "in_terms_of", where, n, default=[]):
+            bare = name.lstrip("\\").rstrip("'")
+            if bare not in vocab.quantities and bare not in vocab.functions \
+                    and bare not in variables:
+                raise self.fail(f"{where}in_terms_of", f"'{name}' is not a name of this problem",
+                                n)
+            in_terms_of.add(bare)
+        mistakes = []
+        for m, raw_mistake in enumerate(self.get(raw, "mistakes", list, where, n, default=[])):
+            key = f"{where}mistakes[{m}]."
+            if not isinstance(raw_mistake, dict):
+                raise self.fail(key.rstrip("."), "must be a table ([[parts.mistakes]])", n)
+            answer = self.get(raw_mistake, "answer", str, key, n)
+            feedback = self.get(raw_mistake, "feedback", str, key, n)
+            credit = self.get(raw_mistake, "credit", float, key, n, default=0.0)
+            if not 0 <= credit < 1:
+                raise self.fail(f"{key}credit", "must be at least 0 and below 1", n)
+            mistakes.append(Mistake(answer, self.expression(answer, part_vocab, f"{key}answer",
+                                                            n), feedback, credit))
+        accept = tuple(self.strings(raw, "accept", where, n, default=[]))
+        reject = tuple(self.strings(raw, "reject", where, n, default=[]))
+        for key, examples in (("accept", accept), ("reject", reject)):
+            for example in examples:
+                try:
+                    read(example, part_vocab)
+                except AnswerError as err:
+                    raise self.fail(f"{where}{key}", f"cannot read {example!r}: {err}", n) \
+                        from None
+                except IndexMismatch:
+                    pass  # a reject example may use a wrong index on purpose
+        known = {"id", "points", "prompt", "asks", "reference", "variables", "activation",
+                 "in_terms_of", "form", "form_credit", "sigmoid_only_credit", "mistakes",
+                 "accept", "reject", "step_deduction"}
+        for key in raw:
+            if key not in known:
+                raise self.fail(f"{where}{key}", "is not a key of a part (see docs/authoring.md)",
+                                n)
+        return Part(
+            id=part_id, points=points,
+            prompt=self.get(raw, "prompt", str, where, n, default=""),
+            asks=asks, asks_expr=asks_expr, reference=reference, reference_expr=reference_expr,
+            vocabulary=part_vocab, activation=activation, variables=variables,
+            in_terms_of=frozenset(in_terms_of),
+            form=self.get(raw, "form", str, where, n, default=""),
+            form_credit=self.get(raw, "form_credit", float, where, n,
+                                 default=defaults["form_credit"]),
+            sigmoid_only_credit=self.get(raw, "sigmoid_only_credit", float, where, n,
+                                         default=defaults["sigmoid_only_credit"]),
+            mistakes=tuple(mistakes), accept=accept, reject=reject,
+            step_deduction=self.get(raw, "step_deduction", float, where, n,
+                                    default=defaults["step_deduction"]),
+        )
+
+
+def _with_sizes(vocab: Vocabulary, sizes: dict[str, str]) -> Vocabulary:
+    """Index ranges keyed by letter with their size letters (k -> K), as the reader needs."""
+    return Vocabulary(ranges=sizes, quantities=vocab.quantities, functions=vocab.functions,
+                      variables=vocab.variables, range_names=vocab.range_names)
+
+
+def _kind_name(kind) -> str:
+    return {str: "a string", float: "a number", int: "an integer", list: "a list",
+            dict: "a table", bool: "true or false"}.get(kind, kind.__name__)
+
+
+def _short(path: str) -> str:
+    try:
+        return str(Path(path).relative_to(Path.cwd()))
+    except ValueError:
+        return path

@@ -8,6 +8,7 @@ of their free indices; ``symbolic`` proves their difference is zero with SymPy.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from enum import Enum
 
@@ -85,6 +86,24 @@ class PartChecker:
         if sigmoid and others and all(sigmoid) and not all(others):
             return NumericOutcome(Agreement.SIGMOID_ONLY, ratio)
         return NumericOutcome(Agreement.DIFFERENT, ratio)
+
+    def fingerprint(self, expr: Expr) -> str:
+        """A short hash of the answer's values on every instance: equal values, equal hash.
+
+        Answers that are the same mathematics in different notation share a fingerprint, so a
+        class's wrong answers can be grouped by what they mean rather than how they look.
+        """
+        digest = hashlib.sha1()
+        with np.errstate(all="ignore"):
+            for value in self.values(expr):
+                axes = tuple(sorted(value.axes))
+                array = np.asarray(value.aligned(axes), dtype=float)
+                array = np.broadcast_to(array, tuple(
+                    value.sizes().get(a, 1) for a in axes))
+                digest.update(repr(axes).encode())
+                digest.update(np.array2string(array, precision=6, floatmode="fixed",
+                                              threshold=10**6).encode())
+        return digest.hexdigest()[:16]
 
     # ------------------------------------------------------------------ symbolic
     def symbolic_instance(self, activation: str):

@@ -46,6 +46,13 @@ def grade_answer(problem: Problem, part_id: str, latex: str | None) -> PartResul
     return result
 
 
+def _fingerprint(checker: PartChecker, answer: Expr) -> str:
+    try:
+        return checker.fingerprint(answer)
+    except EvaluationError:
+        return ""
+
+
 def _result(part: Part, verdict: Verdict, feedback: str, answer: str, interpreted: str = "",
             credit: float = 0.0, flags=()) -> PartResult:
     return PartResult(part=part.id, score=round(part.points * credit, 6), max_score=part.points,
@@ -66,38 +73,47 @@ def _grade(problem: Problem, part: Part, latex: str | None) -> PartResult:
 
     answer, note = _final_answer(chain, problem, part)
     interpreted = to_latex(answer)
-    done = _result  # shorthand below
-
     if restates_question(answer, problem, part):
-        return done(part, Verdict.INCORRECT,
-                    "Circular: your answer restates the quantity the question asks for "
-                    f"({part.asks}) instead of computing it.", text, interpreted,
-                    flags=["circular"])
+        return _result(part, Verdict.INCORRECT,
+                       "Circular: your answer restates the quantity the question asks for "
+                       f"({part.asks}) instead of computing it.", text, interpreted,
+                       flags=["circular"])
 
     checker = checker_for(problem, part)
     wanted, have = part.free, free_indices(answer)
     try:
-        if have != wanted:
-            return _index_feedback(checker, part, answer, text, interpreted, have, wanted)
-        numeric = checker.numeric(answer, part.reference_expr)
-        if numeric.agreement is Agreement.EQUAL:
-            return _equal(checker, part, answer, text, interpreted, note)
-        if checker.symbolic(answer, part.reference_expr, expect_equal=False):
-            return done(part, Verdict.REVIEW,
-                        "The numeric and symbolic checks disagree about this answer; "
-                        "a TA will review it.", text, interpreted, flags=["disagree"])
-        if numeric.agreement is Agreement.SIGMOID_ONLY:
-            return _sigmoid_only(checker, part, answer, text, interpreted)
-        mistake = _known_mistake(checker, part, answer)
-        if mistake is not None:
-            verdict = Verdict.PARTIAL if mistake.credit > 0 else Verdict.INCORRECT
-            return done(part, verdict, mistake.feedback, text, interpreted, mistake.credit,
-                        flags=["known-mistake"])
-        return done(part, Verdict.INCORRECT, _generic_feedback(numeric, part), text,
-                    interpreted)
+        result = _verdict(problem, part, checker, answer, text, interpreted, note, have, wanted)
     except EvaluationError as err:
-        return done(part, Verdict.REVIEW, f"The grader cannot evaluate this reading ({err}); "
-                    "a TA will review it.", text, interpreted, flags=["unevaluable"])
+        return _result(part, Verdict.REVIEW, f"The grader cannot evaluate this reading ({err}); "
+                       "a TA will review it.", text, interpreted, flags=["unevaluable"])
+    result.fingerprint = _fingerprint(checker, answer)
+    return result
+
+
+def _verdict(problem: Problem, part: Part, checker: PartChecker, answer: Expr, text: str,
+             interpreted: str, note: str, have, wanted) -> PartResult:
+    """Steps 4-6 of the ladder, for an answer that reads and is not circular."""
+    if have != wanted:
+        return _index_feedback(checker, part, answer, text, interpreted, have, wanted)
+    numeric = checker.numeric(answer, part.reference_expr)
+    if numeric.agreement is Agreement.EQUAL:
+        return _equal(checker, part, answer, text, interpreted, note)
+    if checker.symbolic(answer, part.reference_expr, expect_equal=False):
+        return _result(part, Verdict.REVIEW,
+                       "The numeric and symbolic checks disagree about this answer; "
+                       "a TA will review it.", text, interpreted, flags=["disagree"])
+    if numeric.agreement is Agreement.SIGMOID_ONLY:
+        return _sigmoid_only(checker, part, answer, text, interpreted)
+    mistake = _known_mistake(checker, part, answer)
+    if mistake is not None:
+        return _mistake_result(part, mistake, text, interpreted)
+    return _result(part, Verdict.INCORRECT, _generic_feedback(numeric), text, interpreted)
+
+
+def _mistake_result(part: Part, mistake, text: str, interpreted: str) -> PartResult:
+    verdict = Verdict.PARTIAL if mistake.credit > 0 else Verdict.INCORRECT
+    return _result(part, verdict, mistake.feedback, text, interpreted, mistake.credit,
+                   flags=["known-mistake"])
 
 
 def _final_answer(chain: list[Expr], problem: Problem, part: Part) -> tuple[Expr, str]:
@@ -158,9 +174,7 @@ def _index_feedback(checker: PartChecker, part: Part, answer: Expr, text: str,
                     interpreted: str, have, wanted) -> PartResult:
     mistake = _known_mistake(checker, part, answer)
     if mistake is not None:
-        verdict = Verdict.PARTIAL if mistake.credit > 0 else Verdict.INCORRECT
-        return _result(part, verdict, mistake.feedback, text, interpreted, mistake.credit,
-                       flags=["known-mistake"])
+        return _mistake_result(part, mistake, text, interpreted)
     extra, missing = sorted(have - wanted), sorted(wanted - have)
     parts = []
     if extra:
@@ -173,7 +187,7 @@ def _index_feedback(checker: PartChecker, part: Part, answer: Expr, text: str,
                    interpreted, flags=["index"])
 
 
-def _generic_feedback(numeric, part: Part) -> str:
+def _generic_feedback(numeric) -> str:
     if numeric.agreement is Agreement.NOT_FINITE:
         return ("Your expression has no finite value on some networks (a division by zero or "
                 "a logarithm of a negative number?).")

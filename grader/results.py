@@ -44,6 +44,7 @@ class PartResult:
     steps: list[Step] = field(default_factory=list)
     elapsed_ms: float = 0.0
     flags: list[str] = field(default_factory=list)   # e.g. "sigmoid-only", "form", "timeout"
+    fingerprint: str = ""     # hash of the answer's values on the network: same maths, same hash
 
     def to_json(self) -> dict:
         return {
@@ -56,6 +57,7 @@ class PartResult:
             "steps": [asdict(s) for s in self.steps],
             "elapsed_ms": round(self.elapsed_ms, 3),
             "flags": list(self.flags),
+            "fingerprint": self.fingerprint,
         }
 
     @classmethod
@@ -64,7 +66,8 @@ class PartResult:
                    verdict=Verdict(data["verdict"]), feedback=data.get("feedback", ""),
                    answer=data.get("answer", ""), interpreted=data.get("interpreted", ""),
                    steps=[Step(**s) for s in data.get("steps", [])],
-                   elapsed_ms=data.get("elapsed_ms", 0.0), flags=data.get("flags", []))
+                   elapsed_ms=data.get("elapsed_ms", 0.0), flags=data.get("flags", []),
+                   fingerprint=data.get("fingerprint", ""))
 
 
 @dataclass

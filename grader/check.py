@@ -87,6 +87,31 @@ class PartChecker:
             return NumericOutcome(Agreement.SIGMOID_ONLY, ratio)
         return NumericOutcome(Agreement.DIFFERENT, ratio)
 
+    def first_difference(self, before: Expr, after: Expr):
+        """(activation, {index: value}, before's value, after's value) where they first differ."""
+        with np.errstate(all="ignore"):
+            for n, (b, a) in enumerate(zip(self.values(before), self.values(after))):
+                axes = b.axes + tuple(x for x in a.axes if x not in b.axes)
+                b_arr, a_arr = (np.broadcast_arrays(b.aligned(axes).astype(float),
+                                                    a.aligned(axes).astype(float)))
+                close = np.abs(a_arr - b_arr) <= RTOL * np.maximum(1.0, np.abs(b_arr)) + ATOL
+                if np.all(close):
+                    continue
+                position = np.unravel_index(int(np.argmin(close)), close.shape)
+                where = {}
+                for axis, i in zip(axes, position):
+                    if axis.startswith("#"):
+                        where["x"] = round(float(self._samples(n)[i]), 4)
+                    else:
+                        where[axis] = int(i) + 1
+                return (self.activations[n], where, float(b_arr[position]),
+                        float(a_arr[position]))
+        return None
+
+    def _samples(self, n: int) -> np.ndarray:
+        variable = self.part.variables[0]
+        return self.instances[n].variables[variable].array
+
     def fingerprint(self, expr: Expr) -> str:
         """A short hash of the answer's values on every instance: equal values, equal hash.
 

@@ -3,7 +3,9 @@
 The ladder, in order:
 1. empty -> ``missing``; unreadable -> ``invalid`` with the position and what is wrong.
 2. From a chain ``lhs = ... = rhs`` the last right-hand side is the answer (a left-hand side
-   such as ``\\delta_k =`` is understood, not graded).
+   such as ``\\delta_k =`` is understood, not graded); the lines before it are checked step
+   by step (``grader.steps``), which leaves the score alone unless the spec sets
+   ``step_deduction``.
 3. An answer that contains the asked derivative itself is circular: no credit.
 4. Free indices must be the question's (a missing ``\\sum_k``, ``b_k`` for ``b_j``).
 5. Numeric check on the live network and symbolic proof with SymPy. Both say equal: full
@@ -21,8 +23,9 @@ from .check import Agreement, PartChecker, restates_question
 from .errors import AnswerError, IndexMismatch
 from .expr import Call, Const, Deriv, Expr, Ref, Var, free_indices, name_latex, to_latex
 from .problem import Part, Problem
-from .reader import read
+from .reader import Line, read_lines
 from .results import PartResult, Verdict
+from .steps import check_steps
 from .tensor import EvaluationError
 
 _CHECKERS: dict[tuple[str, str, str], PartChecker] = {}
@@ -46,13 +49,6 @@ def grade_answer(problem: Problem, part_id: str, latex: str | None) -> PartResul
     return result
 
 
-def _fingerprint(checker: PartChecker, answer: Expr) -> str:
-    try:
-        return checker.fingerprint(answer)
-    except EvaluationError:
-        return ""
-
-
 def _result(part: Part, verdict: Verdict, feedback: str, answer: str, interpreted: str = "",
             credit: float = 0.0, flags=()) -> PartResult:
     return PartResult(part=part.id, score=round(part.points * credit, 6), max_score=part.points,
@@ -64,30 +60,46 @@ def _grade(problem: Problem, part: Part, latex: str | None) -> PartResult:
     text = latex or ""
     if not text.strip():
         return _result(part, Verdict.MISSING, "No answer was given for this part.", text)
-    try:
-        chain = read(text, part.vocabulary)
-    except IndexMismatch as err:
-        return _result(part, Verdict.INCORRECT, f"Wrong index: {err}", text)
-    except AnswerError as err:
-        return _result(part, Verdict.INVALID, f"Could not read your answer: {err}.", text)
+    lines = read_lines(text, part.vocabulary)
+    if lines[-1].error is not None:
+        error = lines[-1].error
+        if isinstance(error, IndexMismatch):
+            return _result(part, Verdict.INCORRECT, f"Wrong index: {error}", text)
+        return _result(part, Verdict.INVALID, f"Could not read your answer: {error}.", text)
 
-    answer, note = _final_answer(chain, problem, part)
+    answer, note = _final_answer(lines, problem, part)
     interpreted = to_latex(answer)
-    if restates_question(answer, problem, part):
-        return _result(part, Verdict.INCORRECT,
-                       "Circular: your answer restates the quantity the question asks for "
-                       f"({part.asks}) instead of computing it.", text, interpreted,
-                       flags=["circular"])
-
     checker = checker_for(problem, part)
-    wanted, have = part.free, free_indices(answer)
-    try:
-        result = _verdict(problem, part, checker, answer, text, interpreted, note, have, wanted)
-    except EvaluationError as err:
-        return _result(part, Verdict.REVIEW, f"The grader cannot evaluate this reading ({err}); "
-                       "a TA will review it.", text, interpreted, flags=["unevaluable"])
-    result.fingerprint = _fingerprint(checker, answer)
+    if restates_question(answer, problem, part):
+        result = _result(part, Verdict.INCORRECT,
+                         "Circular: your answer restates the quantity the question asks for "
+                         f"({part.asks}) instead of computing it.", text, interpreted,
+                         flags=["circular"])
+    else:
+        try:
+            result = _verdict(problem, part, checker, answer, text, interpreted, note,
+                              free_indices(answer), part.free)
+            result.fingerprint = checker.fingerprint(answer)
+        except EvaluationError as err:
+            result = _result(part, Verdict.REVIEW, f"The grader cannot evaluate this reading "
+                             f"({err}); a TA will review it.", text, interpreted,
+                             flags=["unevaluable"])
+    result.steps = check_steps(part, checker, lines)
+    _deduct_for_steps(part, result)
     return result
+
+
+def _deduct_for_steps(part: Part, result: PartResult) -> None:
+    """Apply the spec's deduction per invalid step (none unless the spec sets one)."""
+    invalid = sum(step.status == "invalid" for step in result.steps)
+    if not invalid or part.step_deduction <= 0 or result.score <= 0:
+        return
+    deduction = min(result.score, invalid * part.step_deduction)
+    result.score = round(result.score - deduction, 6)
+    result.feedback += (f" {deduction:g} point{'s' * (deduction != 1)} off for "
+                        f"{invalid} invalid step{'s' * (invalid != 1)} in the derivation.")
+    if result.verdict is Verdict.CORRECT:
+        result.verdict = Verdict.PARTIAL
 
 
 def _verdict(problem: Problem, part: Part, checker: PartChecker, answer: Expr, text: str,
@@ -116,12 +128,12 @@ def _mistake_result(part: Part, mistake, text: str, interpreted: str) -> PartRes
                    flags=["known-mistake"])
 
 
-def _final_answer(chain: list[Expr], problem: Problem, part: Part) -> tuple[Expr, str]:
-    """The last right-hand side; but ``answer = \\frac{\\partial E}{\\partial w}`` reads back."""
-    last = chain[-1]
-    if len(chain) > 1 and restates_question(last, problem, part) \
-            and not restates_question(chain[0], problem, part):
-        return chain[0], "Read the left-hand side as your answer (the right restates the question)."
+def _final_answer(lines: list[Line], problem: Problem, part: Part) -> tuple[Expr, str]:
+    """The last right-hand side; but ``answer = \frac{\partial E}{\partial w}`` reads back."""
+    last, first = lines[-1].expr, lines[0].expr
+    if len(lines) > 1 and first is not None and restates_question(last, problem, part) \
+            and not restates_question(first, problem, part):
+        return first, "Read the left-hand side as your answer (the right restates the question)."
     return last, ""
 
 

@@ -25,7 +25,7 @@ from lark import Token, Tree
 from .errors import AnswerError, IndexMismatch
 from .expr import (Add, Call, Const, Deriv, Div, Expr, Mul, Neg, Num, Pow, Ref, Sum, Var,
                    name_latex)
-from .syntax import parse
+from .syntax import parse, split_chain
 
 MAX_MAGNITUDE = 1e6  # numbers and constant powers beyond this are refused, not computed
 MAX_ORDER = 2        # g'' is the highest derivative written with primes
@@ -60,16 +60,51 @@ class _Scope:
     bound: dict[str, str | None] = field(default_factory=dict)
 
 
-def read(text: str, vocabulary: Vocabulary) -> list[Expr]:
-    """Read ``text`` into the chain of expressions it states (at least one)."""
+def read(text: str, vocabulary: Vocabulary, wide_operators: bool = False) -> list[Expr]:
+    """Read ``text`` into the chain of expressions it states (at least one).
+
+    ``wide_operators`` gives the other reading of a sloppy line: a derivative operator applies
+    to everything after it, ``+`` terms included (``\frac{\partial}{\partial f_k} \sum_j b_j
+    w_{jk} + f_k`` as the derivative of the whole sum), instead of the usual rest-of-product.
+    """
     tree = parse(text)
-    reader = _Reader(text, vocabulary)
+    reader = _Reader(text, vocabulary, wide_operators)
     return [reader.expr(child, _Scope()) for child in tree.children]
 
 
-def read_expression(text: str, vocabulary: Vocabulary) -> Expr:
+@dataclass(frozen=True)
+class Line:
+    """One side of an '=' in an answer: its text, where it starts, and its reading or error."""
+
+    latex: str
+    offset: int
+    expr: Expr | None = None
+    error: AnswerError | IndexMismatch | None = None
+
+
+def read_lines(text: str, vocabulary: Vocabulary) -> list[Line]:
+    """Read each side of a chain ``a = b = c`` on its own (see ``syntax.split_chain``).
+
+    A line that cannot be read carries its error, with the position counted in ``text``.
+    """
+    lines = []
+    for piece, offset in split_chain(text):
+        try:
+            if not piece.strip():
+                raise AnswerError("nothing on this side of '='", offset, text)
+            lines.append(Line(piece, offset, read_expression(piece, vocabulary)))
+        except AnswerError as err:
+            position = None if err.position is None else err.position + (
+                0 if err.text == text else offset)
+            lines.append(Line(piece, offset, error=AnswerError(err.message, position, text)))
+        except IndexMismatch as err:
+            lines.append(Line(piece, offset, error=err))
+    return lines
+
+
+def read_expression(text: str, vocabulary: Vocabulary, wide_operators: bool = False) -> Expr:
     """Read ``text`` that must be one expression, not a chain."""
-    chain = read(text, vocabulary)
+    chain = read(text, vocabulary, wide_operators)
     if len(chain) != 1:
         raise AnswerError("expected one expression, found an equation", None, text)
     return chain[0]
@@ -86,36 +121,50 @@ def _pos(node) -> int | None:
 
 
 class _Reader:
-    def __init__(self, text: str, vocabulary: Vocabulary):
+    def __init__(self, text: str, vocabulary: Vocabulary, wide_operators: bool = False):
         self.text = text
         self.vocab = vocabulary
+        self.wide = wide_operators
 
     def error(self, message: str, node=None) -> AnswerError:
         return AnswerError(message, _pos(node) if node is not None else None, self.text)
 
     # ------------------------------------------------------------------ sums and products
     def expr(self, tree: Tree, scope: _Scope) -> Expr:
-        terms: list[Expr] = []
+        signed: list[tuple[bool, Tree]] = []
         negate = False
         for child in tree.children:
             if child.data == "addop":
                 negate = child.children[0].type == "MINUS"
                 continue
-            term = self.term(child, scope)
-            terms.append(Neg(term) if negate else term)
+            signed.append((negate, child))
             negate = False
+        terms: list[Expr] = []
+        for n, (negative, child) in enumerate(signed):
+            tail = signed[n + 1:] if self.wide and self._has_operator(child) else []
+            term = self.term(child, scope, tail)
+            terms.append(Neg(term) if negative else term)
+            if tail:
+                break
         return terms[0] if len(terms) == 1 else Add(tuple(terms))
 
-    def term(self, tree: Tree, scope: _Scope) -> Expr:
+    def _has_operator(self, term: Tree) -> bool:
+        """Whether a term's product holds a derivative operator such as \frac{d}{dx}."""
+        product = term.children[-1]
+        return any(child.data == "factor" and child.children[0].data == "frac"
+                   and self.derivative_operator(child.children[0], child.children[1:])
+                   is not None for child in product.children)
+
+    def term(self, tree: Tree, scope: _Scope, tail=()) -> Expr:
         sign, product = (tree.children if len(tree.children) == 2 else (None, tree.children[0]))
-        value = self.product(product, scope)
+        value = self.product(product, scope, tail)
         if sign is not None and sign.children[0].type == "MINUS":
             if isinstance(value, Num):
                 return Num(-value.value)
             return Neg(value)
         return value
 
-    def product(self, tree: Tree, scope: _Scope) -> Expr:
+    def product(self, tree: Tree, scope: _Scope, tail=()) -> Expr:
         items: list[tuple[str | None, Tree]] = []
         op = None
         for child in tree.children:
@@ -124,10 +173,15 @@ class _Reader:
             else:
                 items.append((op, child))
                 op = None
-        return self.items(items, scope, tree)
+        return self.items(items, scope, tree, tail)
 
-    def items(self, items: list[tuple[str | None, Tree]], scope: _Scope, where) -> Expr:
-        """Multiply factors left to right; an operator (sum, d/dx) takes all that follows."""
+    def items(self, items: list[tuple[str | None, Tree]], scope: _Scope, where,
+              tail=()) -> Expr:
+        """Multiply factors left to right; an operator (sum, d/dx) takes all that follows.
+
+        ``tail`` holds the signed terms after this one when a derivative operator here is
+        read wide (see ``read``): they join the operator's body.
+        """
         out: list[tuple[str | None, Expr]] = []
         i = 0
         while i < len(items):
@@ -143,6 +197,10 @@ class _Reader:
                 if not rest:
                     raise self.error("this derivative is applied to nothing", primary)
                 body = self.items([(None, rest[0][1])] + rest[1:], scope, primary)
+                if tail:
+                    more = [self.term(t, scope) for _, t in tail]
+                    body = Add((body, *(Neg(m) if negative else m
+                                        for (negative, _), m in zip(tail, more))))
                 out.append((op, Deriv(body, self.wrt(operator[1], scope), operator[0])))
                 break
             name = self.name_of(primary)

@@ -231,3 +231,37 @@ def _eof_message(tokens: list[Token], expected) -> str:
     if opened:
         return f"the answer ends before {TOKEN_NAMES[pairs[opened[-1]]]} closes it"
     return "the answer ends too early"
+
+
+_OPENERS = {"{": "}", "(": ")", "[": "]"}
+
+
+def split_chain(text: str) -> list[tuple[str, int]]:
+    """Split ``a = b = c`` at its top-level '=' signs: [(piece, offset in text), ...].
+
+    An '=' inside braces or brackets (``\\sum_{k=1}``) does not split. Each piece is read on
+    its own, so one unreadable line of a derivation does not hide the others.
+    """
+    pieces: list[tuple[str, int]] = []
+    depth, start, pos, n = 0, 0, 0, len(text)
+    while pos < n:
+        ch = text[pos]
+        if ch == "\\":
+            match = _COMMAND.match(text, pos)
+            name = match.group(1) if match else ""
+            if name in ("{", "lbrace"):
+                depth += 1
+            elif name in ("}", "rbrace"):
+                depth -= 1
+            pos = match.end() if match else pos + 1
+            continue
+        if ch in "{([":
+            depth += 1
+        elif ch in "})]":
+            depth -= 1
+        elif ch == "=" and depth <= 0:
+            pieces.append((text[start:pos], start))
+            start = pos + 1
+        pos += 1
+    pieces.append((text[start:], start))
+    return pieces

@@ -129,7 +129,7 @@ def _mistake_result(part: Part, mistake, text: str, interpreted: str) -> PartRes
 
 
 def _final_answer(lines: list[Line], problem: Problem, part: Part) -> tuple[Expr, str]:
-    """The last right-hand side; but ``answer = \frac{\partial E}{\partial w}`` reads back."""
+    """The last right-hand side; but ``answer = \\frac{\\partial E}{\\partial w}`` reads back."""
     last, first = lines[-1].expr, lines[0].expr
     if len(lines) > 1 and first is not None and restates_question(last, problem, part) \
             and not restates_question(first, problem, part):

@@ -64,7 +64,7 @@ def read(text: str, vocabulary: Vocabulary, wide_operators: bool = False) -> lis
     """Read ``text`` into the chain of expressions it states (at least one).
 
     ``wide_operators`` gives the other reading of a sloppy line: a derivative operator applies
-    to everything after it, ``+`` terms included (``\frac{\partial}{\partial f_k} \sum_j b_j
+    to everything after it, ``+`` terms included (``\\frac{\\partial}{\\partial f_k} \\sum_j b_j
     w_{jk} + f_k`` as the derivative of the whole sum), instead of the usual rest-of-product.
     """
     tree = parse(text)

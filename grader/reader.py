@@ -321,7 +321,7 @@ class _Reader:
             raise self.error(
                 f"{shown} takes {len(slots)} index{'es' if len(slots) > 1 else ''}"
                 f" (as in {shown}_{{{want}}}), found {len(letters)}", sub)
-        for (letter, token), slot in zip(letters, slots):
+        for place, ((letter, token), slot) in enumerate(zip(letters, slots)):
             if letter in scope.bound:
                 have = scope.bound[letter]
                 if have is None:
@@ -334,10 +334,12 @@ class _Reader:
                     f"'{letter}' is not an index of this problem; its indices are "
                     + ", ".join(sorted(self.vocab.ranges)), token)
             if self.vocab.ranges[have] != self.vocab.ranges[slot]:
-                runs = self.vocab.range_names.get(slot, f"1..{self.vocab.ranges[slot]}")
+                runs = self.vocab.range_names.get(slot, f"{slot} = 1..{self.vocab.ranges[slot]}")
+                which = "the index" if len(slots) == 1 else \
+                    f"the {('first', 'second', 'third', 'fourth')[min(place, 3)]} index"
                 raise IndexMismatch(
-                    f"{shown}_{{{''.join(l for l, _ in letters)}}}: the index of {shown} in that "
-                    f"place runs over {runs} (written {slot}), not {letter}")
+                    f"{shown}_{{{''.join(l for l, _ in letters)}}}: {which} of {shown} runs over "
+                    f"{runs}, but you wrote {letter} there")
         return tuple(letter for letter, _ in letters)
 
     def index_letters(self, arg) -> list[tuple[str, Token]]:

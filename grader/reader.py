@@ -477,29 +477,33 @@ class _Reader:
         letter = str(letters[0])
         if letter not in self.vocab.ranges and letter in self.vocab.quantities:
             raise self.error(f"'{letter}' is a quantity, not an index", letters[0])
-        size = self.vocab.ranges.get(letter)
+        sizes = self.vocab.ranges
         if lower is not None:
             low = _flat_tokens(lower)
             if len(low) != 1 or str(low[0]) != "1":
                 raise self.error(f"the sum over {letter} must start at 1", lower)
+        over = None  # the index whose range the sum runs over; None: from the letter's first use
         if sup:
             upper = sup[0].children[1]
             tokens = _flat_tokens(upper)
-            if size is None:
-                ok = len(tokens) == 1 and str(tokens[0]) in set(self.vocab.ranges.values())
-            else:
-                ok = len(tokens) == 1 and str(tokens[0]) == size
-            if not ok:
-                want = size or "the number of units"
+            named = [i for i, size in sizes.items() if len(tokens) == 1 and str(tokens[0]) == size]
+            if not named:
+                want = sizes.get(letter) or "the number of units (" + ", ".join(
+                    sorted(set(sizes.values()))) + ")"
                 raise self.error(f"the sum over {letter} must run up to {want}", upper)
+            over = named[0]
         if not rest:
             raise self.error("\\sum with nothing after it to add up", primary)
         inner = _Scope(dict(scope.bound))
-        inner.bound[letter] = letter if letter in self.vocab.ranges else None
+        inner.bound[letter] = over
         body = self.items([(None, rest[0][1])] + rest[1:], inner, primary)
-        if inner.bound[letter] is None:
-            raise self.error(f"the sum over {letter} adds up nothing indexed by {letter}", primary)
-        return Sum(letter, body, inner.bound[letter])
+        over = inner.bound[letter]
+        if over is None:
+            if letter not in sizes:
+                raise self.error(f"the sum over {letter} adds up nothing indexed by {letter}",
+                                 primary)
+            over = letter
+        return Sum(letter, body, over)
 
 
 def _times(left: Expr, right: Expr) -> Expr:

@@ -1,0 +1,176 @@
+"""The web service: the student form with live preview, the JSON API and the instructor pages.
+
+A thin Flask surface over ``grader.api`` (the core knows nothing of Flask)::
+
+    from grader.web import create_app
+    app = create_app({"DATABASE": "instance/grader.db"})
+
+``grader serve`` runs it under waitress; ``docs/web.md`` describes the API.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from pathlib import Path
+
+from flask import Flask, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from ..documents import MAX_DOCUMENT_BYTES
+from ..errors import AnswerError, GraderError, ProblemNotFound, SpecError, SubmissionError
+from ..syntax import MAX_ANSWER_CHARS
+from .service import GradingService, RequestError
+from .storage import Store, digest
+
+INSTRUCTOR_TOKEN_ENV = "GRADER_INSTRUCTOR_TOKEN"
+SECRET_KEY_ENV = "GRADER_SECRET_KEY"
+REQUEST_LIMIT = MAX_DOCUMENT_BYTES + 64 * 1024   # a whole document plus the form around it
+
+
+def default_database() -> str:
+    return str(Path.cwd() / "instance" / "grader.db")
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Build the app. Config keys (all optional):
+
+    DATABASE            SQLite file (default: instance/grader.db under the current directory)
+    SECRET_KEY          signs the session (default: $GRADER_SECRET_KEY, else generated and
+                        kept in the database)
+    INSTRUCTOR_TOKEN    the instructors' bearer token (default: $GRADER_INSTRUCTOR_TOKEN,
+                        else generated at first start, stored as a digest, printed once)
+    GRADER_WORKERS      grading processes (default: one per core)
+    GRADING_POOL        an existing GradingPool to share instead
+    MAX_CONTENT_LENGTH  request size limit in bytes (413 above it)
+    MAX_ANSWER_CHARS    per-answer length limit
+    GRADE_PENDING_ON_START  grade the submissions a previous run left pending (default True)
+    """
+    app = Flask(__name__)
+    app.config.from_mapping(
+        DATABASE=default_database(),
+        SECRET_KEY=os.environ.get(SECRET_KEY_ENV) or None,
+        INSTRUCTOR_TOKEN=os.environ.get(INSTRUCTOR_TOKEN_ENV) or None,
+        GRADER_WORKERS=None,
+        GRADING_POOL=None,
+        MAX_CONTENT_LENGTH=REQUEST_LIMIT,
+        MAX_FORM_MEMORY_SIZE=REQUEST_LIMIT,
+        MAX_ANSWER_CHARS=MAX_ANSWER_CHARS,
+        GRADE_PENDING_ON_START=True,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        JSON_SORT_KEYS=False,
+    )
+    if test_config is not None:
+        app.config.from_mapping(test_config)
+    app.json.sort_keys = False
+
+    store = Store(app.config["DATABASE"])
+    if not app.config["SECRET_KEY"]:
+        app.config["SECRET_KEY"], _ = store.setting_or_create(
+            "secret_key", lambda: secrets.token_hex(32))
+    app.config["INSTRUCTOR_TOKEN_DIGEST"] = _instructor_digest(app, store)
+
+    service = GradingService(store, workers=app.config["GRADER_WORKERS"],
+                             pool=app.config["GRADING_POOL"],
+                             max_answer_chars=app.config["MAX_ANSWER_CHARS"])
+    app.extensions["grader"] = service
+
+    from .api import bp as api_bp
+    from .pages import bp as pages_bp
+
+    app.register_blueprint(api_bp)
+    app.register_blueprint(pages_bp)
+    _register_errors(app)
+
+    @app.after_request
+    def _headers(response):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        if response.mimetype == "text/html":
+            response.headers.setdefault(
+                "Content-Security-Policy",
+                "default-src 'self'; style-src 'self'; script-src 'self'; img-src 'self' data:;"
+                " form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+        return response
+
+    if app.config["GRADE_PENDING_ON_START"]:
+        service.start_grading_pending()
+    return app
+
+
+def _instructor_digest(app: Flask, store: Store) -> str:
+    """The digest of the instructors' token; a new token is printed once, at first start."""
+    if app.config["INSTRUCTOR_TOKEN"]:
+        return digest(app.config["INSTRUCTOR_TOKEN"])
+    made: list[str] = []
+
+    def make() -> str:
+        made.append(secrets.token_urlsafe(24))
+        return digest(made[0])
+
+    value, created = store.setting_or_create("instructor_token_sha256", make)
+    if created:
+        print(f"Instructor token (shown once, keep it; or set ${INSTRUCTOR_TOKEN_ENV}): "
+              f"{made[0]}", file=sys.stderr, flush=True)
+    return value
+
+
+def _status(err: GraderError) -> int:
+    if isinstance(err, RequestError):
+        return err.status
+    if isinstance(err, ProblemNotFound):
+        return 404
+    if isinstance(err, AnswerError):
+        return 422
+    if isinstance(err, SubmissionError):
+        return 400
+    return 400
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+def _register_errors(app: Flask) -> None:
+    @app.errorhandler(GraderError)
+    def grader_error(err: GraderError):
+        if isinstance(err, SpecError):   # the server's problem, and it may quote the spec
+            app.logger.error("problem spec error: %s", err)
+            return _error(500, "this problem is misconfigured; tell your instructor")
+        body = {"error": str(err)}
+        if isinstance(err, AnswerError):
+            body["position"] = err.position
+        headers = [("WWW-Authenticate", "Bearer")] if _status(err) == 401 else None
+        return _error(_status(err), str(err), body, headers)
+
+    @app.errorhandler(HTTPException)
+    def http_error(err: HTTPException):
+        message = err.description or err.name
+        if err.code == 413:
+            message = (f"the request is too large (the limit is "
+                       f"{app.config['MAX_CONTENT_LENGTH']:,} bytes)")
+        return _error(err.code or 500, message, headers=err.get_headers() if wants_json()
+                      else None)
+
+    @app.errorhandler(Exception)
+    def unexpected(err: Exception):
+        app.logger.exception("unexpected error on %s %s", request.method, request.path)
+        return _error(500, "internal error; the submission, if any, is stored")
+
+
+def _error(status: int, message: str, body: dict | None = None, headers=None):
+    if wants_json():
+        response = jsonify(body or {"error": message})
+        response.status_code = status
+        if headers:
+            for key, value in headers:
+                if key.lower() != "content-type":
+                    response.headers[key] = value
+        return response
+    return render_template("error.html", status=status, message=message), status
+
+
+__all__ = ["create_app"]

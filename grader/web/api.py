@@ -1,0 +1,182 @@
+"""The JSON API, ``/api/v1``. It takes no cookies (so it needs no CSRF token): students
+prove who they are with their submission's token, instructors with a bearer token.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from .. import api as grader_api
+from ..errors import AnswerError
+from .auth import bearer_is_instructor, instructor_api
+from .service import GradingService, NotFound, RequestError
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+def service() -> GradingService:
+    return current_app.extensions["grader"]
+
+
+def json_body() -> dict:
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:          # nested deeper than the JSON decoder goes
+        data = None
+    if not isinstance(data, dict):
+        raise RequestError("send a JSON object (Content-Type: application/json)")
+    return data
+
+
+# ------------------------------------------------------------------------------ students
+@bp.get("/problems")
+def problems():
+    return jsonify([service().public_problem(p) for p in service().problems()])
+
+
+@bp.post("/problems/<problem_id>/submissions")
+def submit(problem_id: str):
+    svc = service()
+    problem = svc.problem(problem_id)
+    if request.mimetype == "multipart/form-data":
+        upload = request.files.get("file")
+        if upload is None or not upload.filename:
+            raise RequestError('send the submission as a file in the form field "file"')
+        name = upload.filename.rsplit("/", 1)[-1].rsplit("\\", 1)[-1]
+        student = svc.student_name(request.form.get("student"), name.rsplit(".", 1)[0])
+        data = upload.read(current_app.config["MAX_CONTENT_LENGTH"] + 1)
+        submission, document = svc.read_upload(problem, name, data, student)
+        created = svc.submit(problem, submission, student, "upload", document)
+    else:
+        body = json_body()
+        student = svc.student_name(body.get("student"))
+        has_answers, has_document = "answers" in body, "document" in body
+        if has_answers == has_document:
+            raise RequestError('send either "answers" (an object of part ids to LaTeX) or '
+                               '"document" (the whole document as a string), not both')
+        if has_answers:
+            submission = svc.read_answers(problem, body["answers"], student)
+            created = svc.submit(problem, submission, student, "answers")
+        else:
+            fmt = body.get("format", "md")
+            if not isinstance(fmt, str):
+                raise RequestError('"format" must be md, tex or txt')
+            submission = svc.read_document(problem, body["document"], student, fmt)
+            created = svc.submit(problem, submission, student, "document", body["document"])
+    response = jsonify({"id": created.id, "token": created.token, "status": created.status,
+                        "result": created.result})
+    response.status_code = 201
+    response.headers["Location"] = f"/api/v1/submissions/{created.id}"
+    return response
+
+
+@bp.get("/submissions/<int:submission_id>")
+def submission(submission_id: int):
+    svc = service()
+    if bearer_is_instructor():
+        stored = svc.get(submission_id)
+    else:
+        stored = svc.get_for_student(submission_id, request.args.get("token"))
+    return jsonify(svc.view(stored))
+
+
+@bp.post("/preview")
+def preview():
+    body = json_body()
+    problem = service().problem(body.get("problem"))
+    part_id, latex = body.get("part"), body.get("latex")
+    if not isinstance(part_id, str):
+        raise RequestError('"part" must be a part id such as "a"')
+    if not isinstance(latex, str):
+        raise RequestError('"latex" must be a string')
+    part = problem.part(part_id)
+    limit = current_app.config["MAX_ANSWER_CHARS"]
+    if len(latex) > limit:
+        raise AnswerError(f"the answer is too long ({len(latex):,} characters; "
+                          f"the limit is {limit:,})")
+    return jsonify(grader_api.preview(problem, part.id, latex))
+
+
+# ---------------------------------------------------------------------------- instructors
+@bp.get("/problems/<problem_id>/submissions")
+@instructor_api
+def list_submissions(problem_id: str):
+    svc = service()
+    problem = svc.problem(problem_id)
+    return jsonify([svc.summary(s) for s in svc.store.for_problem(problem.id)])
+
+
+@bp.get("/problems/<problem_id>/gradebook.csv")
+@instructor_api
+def gradebook(problem_id: str):
+    svc = service()
+    problem = svc.problem(problem_id)
+    return csv_response(gradebook_csv(svc, problem), f"{problem.id}-grades.csv")
+
+
+@bp.post("/problems/<problem_id>/regrade")
+@instructor_api
+def regrade(problem_id: str):
+    svc = service()
+    problem = svc.problem(problem_id)
+    ids = svc.regrade(problem)
+    return jsonify({"problem": problem.id, "regraded": len(ids), "submissions": ids})
+
+
+@bp.get("/problems/<problem_id>/review")
+@instructor_api
+def review(problem_id: str):
+    svc = service()
+    problem = svc.problem(problem_id)
+    include = request.args.get("all", "").lower() in ("1", "true", "yes")
+    return jsonify(svc.review_queue(problem, include_resolved=include))
+
+
+@bp.route("/submissions/<int:submission_id>/parts/<part_id>/override",
+          methods=["PUT", "POST"])
+@instructor_api
+def set_override(submission_id: int, part_id: str):
+    svc = service()
+    stored = svc.get(submission_id)
+    body = json_body()
+    svc.set_override(stored, part_id, body.get("score"), body.get("verdict"),
+                     body.get("comment", ""))
+    return jsonify(svc.view(svc.get(submission_id)))
+
+
+@bp.delete("/submissions/<int:submission_id>/parts/<part_id>/override")
+@instructor_api
+def delete_override(submission_id: int, part_id: str):
+    svc = service()
+    stored = svc.get(submission_id)
+    if not svc.store.delete_override(stored.id, part_id):
+        raise NotFound(f"submission {submission_id} has no override for part {part_id}")
+    return jsonify(svc.view(svc.get(submission_id)))
+
+
+# --------------------------------------------------------------------------------- CSV
+def _cell(value: object) -> str:
+    """A CSV cell that a spreadsheet will not run as a formula."""
+    text = str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def gradebook_csv(svc: GradingService, problem) -> str:
+    """The gradebook: one row per student (their latest graded submission), the same columns
+    as ``grader batch``'s grades.csv: student, one per part, total."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["student", *problem.parts, "total"])
+    for row in svc.gradebook(problem):
+        writer.writerow([_cell(row["student"]),
+                         *(f"{row['parts'].get(p, 0):g}" for p in problem.parts),
+                         f"{row['total']:g}"])
+    return out.getvalue()
+
+
+def csv_response(text: str, filename: str) -> Response:
+    return Response(text, mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})

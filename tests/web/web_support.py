@@ -1,0 +1,146 @@
+"""Helpers for the web service tests: real SQLite files, a real grading pool, a real waitress
+server on loopback and real headless Chromium (Debian's, driven by Playwright)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from grader.pool import GradingPool
+from grader.web import create_app
+
+ROOT = Path(__file__).resolve().parents[2]
+SEED = ROOT / "submissions" / "seed.md"
+IMAGES = ROOT / "docs" / "images"
+TOKEN = "instructor-test-token"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+
+# The seed's final answers, as a student would type them into the form.
+SEED_ANSWERS = {
+    "a": r"\sigma(x)(1 - \sigma(x))",
+    "b": r"(c_k - t_k) g'(h_k)",
+    "c": r"\delta_k b_j",
+    "d": r"\delta_k",
+    "e": r"g'(z_j) \sum_k \delta_k w_{jk}",
+    "f": r"\psi_j a_i",
+    "g": r"\psi_j",
+}
+# Grading this makes SymPy expand for far longer than the part's time limit.
+SLOW_G = (r"\psi_j + (\sum_i a_i + \sum_k f_k + \sum_k t_k + e_j + \sum_i a_i^2)^{60}")
+
+
+def make_app(db: Path, pool: GradingPool, **extra):
+    config = {"TESTING": True, "DATABASE": str(db), "INSTRUCTOR_TOKEN": TOKEN,
+              "SECRET_KEY": "test-secret", "GRADING_POOL": pool,
+              "GRADE_PENDING_ON_START": False}
+    config.update(extra)
+    return create_app(config)
+
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LiveServer:
+    """The app under waitress in a thread, on a free loopback port."""
+
+    def __init__(self, app):
+        from waitress import create_server
+
+        self.app = app
+        self.server = create_server(app, host="127.0.0.1", port=0, threads=4)
+        self.url = f"http://127.0.0.1:{self.server.effective_port}"
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+
+    def request(self, method: str, path: str, body: object = None, headers: dict | None = None,
+                raw: bytes | None = None, timeout: float = 60):
+        """(status, headers, decoded JSON or text) of one HTTP request."""
+        headers = dict(headers or {})
+        data = raw
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers.setdefault("Content-Type", "application/json")
+        req = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as response:
+                status, head, payload = response.status, response.headers, response.read()
+        except urllib.error.HTTPError as err:
+            status, head, payload = err.code, err.headers, err.read()
+        text = payload.decode("utf-8")
+        if head.get_content_type() == "application/json":
+            return status, head, json.loads(text)
+        return status, head, text
+
+    def close(self) -> None:
+        self.server.close()
+        self.thread.join(timeout=5)
+
+
+
+class ServeProcess:
+    """``grader serve`` as a subprocess in its own process group (so it can be killed whole)."""
+
+    def __init__(self, db: Path, port: int, cwd: Path):
+        env = dict(os.environ, GRADER_INSTRUCTOR_TOKEN=TOKEN, PYTHONUNBUFFERED="1")
+        self.url = f"http://127.0.0.1:{port}"
+        self.log = cwd / f"serve-{port}-{time.monotonic_ns()}.log"
+        self.process = subprocess.Popen(
+            [str(Path(sys.executable).with_name("grader")), "serve", "--host", "127.0.0.1",
+             "--port", str(port), "--db", str(db), "--workers", "1"],
+            cwd=cwd, env=env, stdout=self.log.open("wb"), stderr=subprocess.STDOUT,
+            start_new_session=True)
+        self.wait_ready()
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"grader serve exited:\n{self.log.read_text()}")
+            try:
+                with urllib.request.urlopen(self.url + "/api/v1/problems", timeout=2):
+                    return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"grader serve did not start:\n{self.log.read_text()}")
+
+    def kill_group(self) -> None:
+        """SIGKILL the server and every process it started (forkserver, grading workers)."""
+        import signal
+
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        import signal
+
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill_group()
+        else:
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+

@@ -90,23 +90,130 @@ def render_table(result: SubmissionResult, title: str) -> str:
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--problem", "problem_ref", required=True, metavar="ID_OR_PATH")
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Folder for results.jsonl and grades.csv.")
+              help="Folder for results.jsonl, grades.csv and report.html.")
 @click.option("--jobs", type=click.IntRange(min=1), default=None,
               help="Worker processes (default: all cores).")
+@click.option("--previous", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, metavar="OLD/results.jsonl",
+              help="An earlier run's results: list every grade that changed.")
+@click.option("--canvas", is_flag=True, help="Also write canvas.csv for Canvas's Gradebook import.")
+@click.option("--canvas-assignment", default=None, metavar="NAME",
+              help="Header of the Canvas grade column, e.g. 'HW1 (123456)' for an existing "
+                   "assignment (default: the problem id, a new assignment).")
+@click.option("--fresh", is_flag=True,
+              help="Regrade everything, even submissions OUT already has results for.")
 @_errors_as_messages
-def batch(directory: Path, problem_ref: str, out: Path, jobs: int | None) -> None:
-    """Grade every submission in DIRECTORY."""
+def batch(directory: Path, problem_ref: str, out: Path, jobs: int | None,
+          previous: Path | None, canvas: bool, canvas_assignment: str | None,
+          fresh: bool) -> None:
+    """Grade every submission in DIRECTORY; run again to resume an interrupted batch."""
     from .batch import run_batch
 
     problem = load_problem(problem_ref)
-    with GradingPool(workers=jobs) as pool:
-        summary = run_batch(problem, directory, out, pool=pool)
-    for name, reason in summary.unreadable.items():
+    progress = _BatchProgress()
+    try:
+        with GradingPool(workers=jobs) as pool:
+            summary = run_batch(problem, directory, out, pool=pool, progress=progress,
+                                previous=previous, resume=not fresh, canvas=canvas,
+                                canvas_assignment=canvas_assignment)
+    finally:
+        progress.close()
+    for warning in summary.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    for reason in summary.unreadable.values():
         click.echo(f"warning: {reason}", err=True)
     total = len(summary.results)
-    click.echo(f"graded {total} submission{'s' * (total != 1)} "
-               f"({summary.graded_parts} distinct answers) -> {out / 'results.jsonl'}, "
-               f"{out / 'grades.csv'}")
+    graded = total - summary.resumed
+    click.echo(f"graded {graded} submission{'s' * (graded != 1)} in {summary.seconds:.1f} s "
+               f"({summary.answers} answers, {summary.graded_parts} distinct readings graded)"
+               + (f"; {summary.resumed} already done" if summary.resumed else ""))
+    reviews = sum(p.verdict.value == "review" for r in summary.results for p in r.parts.values())
+    if reviews:
+        click.echo(f"{reviews} answer{'s' * (reviews != 1)} to review: see the review queue "
+                   "in report.html")
+    if summary.changes is not None:
+        n = len(summary.changes)
+        click.echo(f"{n} grade{'s' * (n != 1)} changed since {previous}"
+                   + (":" if n else "."))
+        for change in summary.changes:
+            click.echo(f"  {change.describe()}")
+    for kind, path in summary.outputs.items():
+        click.echo(f"{kind:>8}: {path}")
+
+
+class _BatchProgress:
+    """A tqdm bar on a terminal; otherwise a line at every tenth of the batch."""
+
+    def __init__(self):
+        self.bar = None
+        self.reported = -1
+        self.tty = sys.stderr.isatty()
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.tty:
+            if self.bar is None:
+                from tqdm import tqdm
+
+                self.bar = tqdm(total=total, unit="submission", file=sys.stderr)
+            self.bar.update(done - self.bar.n)
+            return
+        if total == 0:
+            return
+        tenth = done * 10 // total
+        if tenth > self.reported and (done == 0 or done == total or tenth > 0):
+            self.reported = tenth
+            click.echo(f"graded {done}/{total} submissions", err=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=5000, show_default=True)
+@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="SQLite file (default: instance/grader.db under the current directory).")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Grading processes (default: all cores).")
+@_errors_as_messages
+def serve(host: str, port: int, db: Path | None, workers: int | None) -> None:
+    """Serve the web form and JSON API (waitress; see docs/web.md)."""
+    from .web.server import serve as run_server
+
+    run_server(host=host, port=port, db=str(db) if db else None, workers=workers)
+
+@main.command()
+@click.argument("problem_refs", nargs=-1, metavar="[ID_OR_PATH]...")
+@click.option("--jobs", type=click.IntRange(min=1), default=None,
+              help="Processes grading the examples (default: all cores).")
+@click.option("-v", "--verbose", is_flag=True, help="List every check, not only failures.")
+def check(problem_refs: tuple[str, ...], jobs: int | None, verbose: bool) -> None:
+    """Validate problem specs and verify them against the live network.
+
+    Checks each reference answer numerically and symbolically against the asked quantity,
+    and grades every mistake and accept/reject example for real. With no ID_OR_PATH, checks
+    every spec in problems/. Exit status: 0 all pass, 1 a check failed, 2 a spec is malformed.
+    """
+    from .authoring import check_problem
+    from .problem import PROBLEMS_DIR
+
+    refs = list(problem_refs) or [str(p) for p in sorted(PROBLEMS_DIR.glob("*.toml"))]
+    status = 0
+    with GradingPool(workers=jobs) as pool:
+        for n, ref in enumerate(refs):
+            if n:
+                click.echo()
+            try:
+                report = check_problem(ref, pool=pool)
+            except GraderError as err:
+                click.echo(f"Error: {err}", err=True)
+                status = max(status, err.exit_code)
+                continue
+            click.echo(report.render(verbose=verbose))
+            if not report.ok:
+                status = max(status, 1)
+    sys.exit(status)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -263,6 +263,7 @@ def _part_section(pid: str, points: float, results: list[SubmissionResult]) -> s
                         f"part {pid}: score histogram and verdict counts"))
     out.append("<p>" + ", ".join(f"{_badge(v)} {verdicts[v]}" for v in Verdict if verdicts[v])
                + "</p>")
+    out.append(_derivations(pid, results))
     groups = answer_groups(results, pid)
     if not groups:
         given = sum(bool(p.answer) and p.verdict is not Verdict.MISSING for p in got)
@@ -294,6 +295,35 @@ def _part_section(pid: str, points: float, results: list[SubmissionResult]) -> s
     if rest:
         out.append(f'<p class="meta">and {len(rest)} more groups with '
                    f"{sum(g.count for g in rest)} answers (all in results.jsonl).</p>")
+    return "\n".join(out)
+
+
+DERIVATIONS_SHOWN = 20
+
+
+def _derivations(pid: str, results: list[SubmissionResult]) -> str:
+    """Step statuses of the part's derivations, and where each broken one first goes wrong."""
+    with_steps = [(r.submission, r.parts[pid]) for r in results
+                  if pid in r.parts and r.parts[pid].steps]
+    if not with_steps:
+        return ""
+    counts = Counter(step.status for _, part in with_steps for step in part.steps[1:])
+    broken = [(student, next(s for s in part.steps if s.status == "invalid"))
+              for student, part in with_steps if any(s.status == "invalid" for s in part.steps)]
+    out = [f"<h3>Derivations ({len(with_steps)} written out)</h3>",
+           "<p>Steps: " + ", ".join(f"{counts[s]} {s}" for s in ("valid", "invalid", "unverified")
+                                    if counts[s]) + "</p>"]
+    if broken:
+        out.append(f"<p>{len(broken)} derivation{'s' * (len(broken) != 1)} with an invalid "
+                   "step; the first invalid step of each:</p>")
+        out.append("<table><tr><th>student</th><th>first invalid step</th><th>why</th></tr>")
+        for student, step in broken[:DERIVATIONS_SHOWN]:
+            out.append(f"<tr><td>{_e(student)}</td><td>{_code(step.latex)}</td>"
+                       f"<td>{_e(step.message)}</td></tr>")
+        out.append("</table>")
+        if len(broken) > DERIVATIONS_SHOWN:
+            out.append(f'<p class="meta">and {len(broken) - DERIVATIONS_SHOWN} more '
+                       "(all in results.jsonl).</p>")
     return "\n".join(out)
 
 

@@ -144,3 +144,14 @@ def test_spec_step_deduction(tmp_path):
     assert result.score == pytest.approx(0.75)
     assert result.verdict == "partial"
     assert "0.25 points off for 1 invalid step" in result.feedback
+
+
+def test_batch_report_shows_where_derivations_go_wrong(problem, seed):
+    from grader.report import render_report
+    from grader.results import SubmissionResult
+
+    html = render_report(problem, [SubmissionResult("backprop", "seed", seed)])
+    assert "Derivations (1 written out)" in html
+    assert "first invalid step" in html
+    assert r"\frac{e^{-x}}{(1 + e^{-x})^{-2}}" in html
+    assert "does not follow from line 4" in html

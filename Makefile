@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: serve test install browser bench
+.PHONY: serve test install browser bench screenshots
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,3 +28,7 @@ test: install browser
 bench: install
 	$(BIN)/pip install -q -e '.[bench]'
 	$(BIN)/python benchmarks/bench_part.py
+
+# Refresh the README's screenshots (docs/images) from the browser test.
+screenshots: install browser
+	GRADER_SCREENSHOT_DIR=docs/images $(BIN)/pytest -q tests/web/test_web_browser.py

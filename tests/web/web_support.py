@@ -19,7 +19,10 @@ from grader.web import create_app
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = ROOT / "submissions" / "seed.md"
-IMAGES = ROOT / "docs" / "images"
+# The browser test saves its screenshots here; `make screenshots` points it at docs/images so
+# an ordinary test run never rewrites tracked files.
+IMAGES = Path(os.environ.get("GRADER_SCREENSHOT_DIR") or
+              Path(os.environ.get("TMPDIR", "/tmp")) / "grader-screenshots")
 TOKEN = "instructor-test-token"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -291,7 +291,10 @@ class _Reader:
                 raise self.error(f"{name_latex(name)} needs its index, as in {shown}", primary)
             return Ref(name, self.indices(name, slots, sub, scope))
         if sub is not None:
-            raise self.error(f"'{name_latex(name)}' does not take a subscript here", sub)
+            if name in vocab.variables or name in ("e", "pi") or name in vocab.ranges \
+                    or name in scope.bound:
+                raise self.error(f"'{name_latex(name)}' does not take a subscript here", sub)
+            raise self.error(self.unknown(name, token), primary)  # y_k: y is what is wrong
         if name in vocab.variables:
             return Var(name)
         if name == "e":
@@ -390,12 +393,13 @@ class _Reader:
         if op is not None or (target.data != "group" and primary.data != "func"):
             raise self.error(f"{name_latex(name)} must be applied with brackets, as in "
                              f"{name_latex(name)}(x)", primary)
-        argument = self.factor(Tree("factor", [target]), scope)
-        value: Expr = Call(name, order, argument)
+        if target.data != "group":  # \ln c_k, \exp x: the next factor, scripts and all
+            value = Call(name, order, self.factor(following, scope))
+            return (_power(value, power, self, factor) if power is not None else value), 2
+        value = Call(name, order, self.factor(Tree("factor", [target]), scope))
         if power is not None:
             value = _power(value, power, self, factor)
-        after = [s for s in following.children[1:]]
-        for script in after:  # \sigma(x)^2 squares the call, not its argument
+        for script in following.children[1:]:  # \sigma(x)^2 squares the call, not its argument
             if script.data != "superscript":
                 raise self.error("unexpected script after a function's brackets", script)
             value = _power(value, self.superscript_value(script, scope), self, script)

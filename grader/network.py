@@ -134,6 +134,8 @@ class Network:
     signals: dict[str, tuple[tuple[str, ...], Deriv]] = field(default_factory=dict)
     positive: frozenset[str] = frozenset()    # leaves drawn positive (targets in (0, 1))
     activation: str = "g"                     # the name of the generic activation
+    simplex: frozenset[str] = frozenset()     # leaves that are distributions over their last
+    #                                           index: positive, summing to 1 (softmax targets)
 
     def quantities(self) -> dict[str, tuple[str, ...]]:
         out = dict(self.leaves)
@@ -156,7 +158,9 @@ class Network:
         values = {}
         for name, slots in self.leaves.items():
             shape = tuple(sizes[s] for s in slots)
-            if name in self.positive:
+            if name in self.simplex:
+                values[name] = rng.dirichlet(np.full(shape[-1], 2.0), size=shape[:-1])
+            elif name in self.positive:
                 values[name] = rng.uniform(0.05, 0.95, size=shape)
             else:
                 values[name] = rng.normal(0.0, 1.0, size=shape)
@@ -174,6 +178,8 @@ class Network:
             for position in np.ndindex(*shape) if shape else [()]:
                 label = name + ("_" + "".join(str(p + 1) for p in position) if position else "")
                 array[position] = sympy.Symbol(label, real=True)
+            if name in self.simplex:
+                _close_simplex(array)
             values[name] = array
         tensors = {v: Tensor(np.asarray(sympy.Symbol(v, real=True), dtype=object), ())
                    for v in variables}
@@ -215,6 +221,16 @@ class Network:
                                 f"{list(eq.indices)}")
             known.add(eq.name)
         return problems
+
+
+def _close_simplex(array: np.ndarray) -> None:
+    """Make each row (along the last axis) sum to 1: its last entry is 1 minus the others.
+
+    So a symbolic proof uses the constraint exactly as the numeric draws (Dirichlet) satisfy it.
+    """
+    for row in np.ndindex(*array.shape[:-1]):
+        entries = array[row]
+        entries[-1] = 1 - sum(entries[:-1])
 
 
 def _distinct_sizes(rng, letters: list[str]) -> dict[str, int]:

@@ -23,6 +23,10 @@ from .syntax import parse
 
 PROBLEMS_DIR = Path(__file__).resolve().parent.parent / "problems"
 FIXED_ACTIVATIONS = ("sigmoid", "tanh", "softplus", "arctan")
+TOP_LEVEL_KEYS = frozenset({"id", "title", "points", "time_limit", "sigmoid_only_credit",
+                            "form_credit", "step_deduction", "network", "parts"})
+NETWORK_KEYS = frozenset({"indices", "activation", "equations", "given", "positive", "simplex",
+                          "signals"})
 
 
 @dataclass(frozen=True)
@@ -162,6 +166,12 @@ class _SpecLoader:
             raise self.fail(f"{where}{key}", "must be a list of strings", part)
         return value
 
+    def unknown_keys(self, table: dict, known: frozenset[str], where: str, what: str) -> None:
+        """Refuse a key the loader does not know (a typo would otherwise be ignored)."""
+        for key in table:
+            if key not in known:
+                raise self.fail(f"{where}{key}", f"is not {what} (see docs/authoring.md)")
+
     def expression(self, latex: str, vocab: Vocabulary, key: str, part: int | None) -> Expr:
         try:
             return read_expression(latex, vocab)
@@ -178,6 +188,7 @@ class _SpecLoader:
         if not re.fullmatch(r"[A-Za-z0-9_-]+", problem_id):
             raise self.fail("id", "use letters, digits, '-' and '_' only")
         title = self.get(data, "title", str, "", default=problem_id)
+        self.unknown_keys(data, TOP_LEVEL_KEYS, "", "a top-level key of a problem")
         network, vocab = self.network(self.get(data, "network", dict, ""))
         defaults = {
             "sigmoid_only_credit": self.get(data, "sigmoid_only_credit", float, "", default=0.5),
@@ -266,8 +277,18 @@ class _SpecLoader:
             if name not in leaves:
                 raise self.fail(f"network.positive[{n}]", f"{latex} is not a given quantity")
             positive.append(name)
+        simplex = []
+        for n, latex in enumerate(self.strings(table, "simplex", where, default=[])):
+            name, idx = self.definition_lhs(latex, f"network.simplex[{n}]", ranges)
+            if name not in leaves:
+                raise self.fail(f"network.simplex[{n}]", f"{latex} is not a given quantity")
+            if not leaves[name]:
+                raise self.fail(f"network.simplex[{n}]", f"{latex} has no index to sum over")
+            simplex.append(name)
+        self.unknown_keys(table, NETWORK_KEYS, "network.", "a key of [network]")
         network = Network(ranges=ranges, leaves=leaves, equations=tuple(equations),
-                          signals=signals, positive=frozenset(positive), activation=activation)
+                          signals=signals, positive=frozenset(positive), activation=activation,
+                          simplex=frozenset(simplex))
         for problem in network.check():
             raise self.fail("network.equations", problem)
         return network, vocab

@@ -245,3 +245,24 @@ def restates_question(answer: Expr, problem: Problem, part: Part) -> bool:
     if asked is None:
         return False
     return any(derivative_key(node, problem, part) == asked for node in answer.walk())
+
+
+def unevaluated_derivatives(answer: Expr, problem: Problem) -> list[Deriv]:
+    """Derivatives the answer leaves standing, other than a named signal written out.
+
+    ``\\frac{\\partial E}{\\partial h_k}`` is \\delta_k by definition, so it may stand; the
+    chain rule written out but not worked out (``\\frac{\\partial h_k}{\\partial w_{jk}}``)
+    may not.
+    """
+    return [node for node in answer.walk()
+            if isinstance(node, Deriv) and not _is_signal_definition(node, problem)]
+
+
+def _is_signal_definition(node: Deriv, problem: Problem) -> bool:
+    for _slots, definition in problem.network.signals.values():
+        wrt = definition.wrt
+        if isinstance(node.wrt, Ref) and node.wrt.name == wrt.name:
+            renamed = rename_indices(definition, dict(zip(wrt.indices, node.wrt.indices)))
+            if renamed.of == node.of and renamed.wrt == node.wrt:
+                return True
+    return False

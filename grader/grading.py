@@ -6,7 +6,10 @@ The ladder, in order:
    such as ``\\delta_k =`` is understood, not graded); the lines before it are checked step
    by step (``grader.steps``), which leaves the score alone unless the spec sets
    ``step_deduction``.
-3. An answer that contains the asked derivative itself is circular: no credit.
+3. An answer that contains the asked derivative itself is circular: no credit; one that leaves
+   another derivative unevaluated (the chain rule written out, not worked out) gets none
+   either. A named signal written as its derivative (``\\frac{\\partial E}{\\partial h_k}``
+   for \\delta_k) is not left unevaluated.
 4. Free indices must be the question's (a missing ``\\sum_k``, ``b_k`` for ``b_j``).
 5. Numeric check on the live network and symbolic proof with SymPy. Both say equal: full
    credit (``form_credit`` with a note if not in the asked form). They disagree: ``review``.
@@ -19,7 +22,7 @@ from __future__ import annotations
 
 import time
 
-from .check import Agreement, PartChecker, restates_question
+from .check import Agreement, PartChecker, restates_question, unevaluated_derivatives
 from .errors import AnswerError, IndexMismatch
 from .expr import Call, Const, Deriv, Expr, Ref, Var, free_indices, name_latex, to_latex
 from .problem import Part, Problem
@@ -75,6 +78,12 @@ def _grade(problem: Problem, part: Part, latex: str | None) -> PartResult:
                          "Circular: your answer restates the quantity the question asks for "
                          f"({part.asks}) instead of computing it.", text, interpreted,
                          flags=["circular"])
+    elif unevaluated_derivatives(answer, problem):
+        pending = unevaluated_derivatives(answer, problem)[0]
+        result = _result(part, Verdict.INCORRECT,
+                         f"Your answer leaves the derivative {to_latex(pending)} unevaluated: "
+                         "the question asks you to work it out.", text, interpreted,
+                         flags=["unevaluated"])
     else:
         try:
             result = _verdict(problem, part, checker, answer, text, interpreted, note,

@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from . import api
-from .errors import GraderError
+from .errors import GraderError, SubmissionError
 from .pool import GradingPool
 from .problem import load_problem
 from .results import SubmissionResult
@@ -43,7 +43,7 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("file", type=click.Path(path_type=Path))
 @click.option("--problem", "problem_ref", required=True, metavar="ID_OR_PATH",
               help="Problem id (from problems/) or path to a spec file.")
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON result contract.")
@@ -87,13 +87,13 @@ def render_table(result: SubmissionResult, title: str) -> str:
 
 
 @main.command()
-@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("directory", type=click.Path(path_type=Path))
 @click.option("--problem", "problem_ref", required=True, metavar="ID_OR_PATH")
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder for results.jsonl, grades.csv and report.html.")
 @click.option("--jobs", type=click.IntRange(min=1), default=None,
               help="Worker processes (default: all cores).")
-@click.option("--previous", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+@click.option("--previous", type=click.Path(path_type=Path),
               default=None, metavar="OLD/results.jsonl",
               help="An earlier run's results: list every grade that changed.")
 @click.option("--canvas", is_flag=True, help="Also write canvas.csv for Canvas's Gradebook import.")
@@ -109,6 +109,10 @@ def batch(directory: Path, problem_ref: str, out: Path, jobs: int | None,
     """Grade every submission in DIRECTORY; run again to resume an interrupted batch."""
     from .batch import run_batch
 
+    if not directory.is_dir():
+        raise SubmissionError(f"{directory}: not a folder of submissions")
+    if previous is not None and not previous.is_file():
+        raise SubmissionError(f"{previous}: no earlier results.jsonl there")
     problem = load_problem(problem_ref)
     progress = _BatchProgress()
     try:

@@ -340,9 +340,14 @@ class _Reader:
                 runs = self.vocab.range_names.get(slot, f"{slot} = 1..{self.vocab.ranges[slot]}")
                 which = "the index" if len(slots) == 1 else \
                     f"the {('first', 'second', 'third', 'fourth')[min(place, 3)]} index"
+                written = f"{shown}_{{{''.join(l for l, _ in letters)}}}"
+                if letter in scope.bound and have != letter:  # \sum_{k=1}^{J} \delta_k
+                    raise IndexMismatch(
+                        f"{written}: {which} of {shown} runs over {runs}, but the sum over "
+                        f"{letter} runs up to {self.vocab.ranges[have]}")
                 raise IndexMismatch(
-                    f"{shown}_{{{''.join(l for l, _ in letters)}}}: {which} of {shown} runs over "
-                    f"{runs}, but you wrote {letter} there")
+                    f"{written}: {which} of {shown} runs over {runs}, but you wrote {letter} "
+                    "there")
         return tuple(letter for letter, _ in letters)
 
     def index_letters(self, arg) -> list[tuple[str, Token]]:

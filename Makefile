@@ -23,6 +23,7 @@ serve: install
 	$(BIN)/grader serve
 
 test: install browser
+	$(BIN)/ruff check grader tests benchmarks
 	$(BIN)/pytest -q
 
 bench: install

@@ -15,14 +15,20 @@ process under the problem's hard time limit (see ``grader.pool``).
 
 from .api import grade_answer, grade_file, grade_submission, preview, read_submission_for
 from .documents import ExtractedAnswer, Submission, parse_document, read_submission
-from .errors import (AnswerError, GraderError, GradingTimeout, IndexMismatch, ProblemNotFound,
-                     SpecError, SubmissionError)
+from .errors import (
+                     AnswerError,
+                     GraderError,
+                     IndexMismatch,
+                     ProblemNotFound,
+                     SpecError,
+                     SubmissionError,
+)
 from .pool import GradingPool
 from .problem import Part, Problem, list_problems, load_problem
 from .results import PartResult, Step, SubmissionResult, Verdict
 
 __all__ = [
-    "AnswerError", "ExtractedAnswer", "GraderError", "GradingPool", "GradingTimeout",
+    "AnswerError", "ExtractedAnswer", "GraderError", "GradingPool",
     "IndexMismatch", "Part", "PartResult", "Problem", "ProblemNotFound", "SpecError", "Step",
     "Submission", "SubmissionError", "SubmissionResult", "Verdict", "grade_answer", "grade_file",
     "grade_submission", "list_problems", "load_problem", "parse_document", "preview",

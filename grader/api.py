@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import atexit
 import threading
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 from .documents import ExtractedAnswer, Submission, parse_answers_json, read_submission
 from .errors import AnswerError, IndexMismatch

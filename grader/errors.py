@@ -77,7 +77,3 @@ class IndexMismatch(GraderError):
     Graded ``incorrect`` with this message, not ``invalid``: the student wrote real mathematics,
     only with the wrong index.
     """
-
-
-class GradingTimeout(GraderError):
-    """A check ran past the per-part time limit; the verdict is ``review``."""

@@ -157,7 +157,8 @@ def free_indices(expr: Expr) -> frozenset[str]:
 def shadowed_indices(expr: Expr) -> set[str]:
     """Index letters that a sum binds while the same letter is also free in ``expr``."""
     outer_free = free_indices(expr)
-    return {node.index for node in expr.walk() if isinstance(node, Sum) and node.index in outer_free}
+    return {node.index for node in expr.walk()
+            if isinstance(node, Sum) and node.index in outer_free}
 
 
 # ---------------------------------------------------------------------------- printing

@@ -23,7 +23,7 @@ from __future__ import annotations
 import time
 
 from .check import Agreement, PartChecker, restates_question, unevaluated_derivatives
-from .errors import AnswerError, IndexMismatch
+from .errors import IndexMismatch
 from .expr import Call, Const, Deriv, Expr, Ref, Var, free_indices, name_latex, to_latex
 from .problem import Part, Problem
 from .reader import Line, read_lines

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from fractions import Fraction
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import sympy
@@ -107,7 +107,7 @@ class Symbolic(Backend):
         return np.eye(n, dtype=int).astype(object)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _explicit(name: str, order: int):
     x = Symbolic._x
     formula = sympy.diff(Symbolic.EXPLICIT[name], x, order) if order else Symbolic.EXPLICIT[name]

@@ -15,9 +15,9 @@ import queue
 import resource
 import threading
 import time
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Iterable, Iterator
 
 from .results import PartResult, Verdict
 

@@ -218,80 +218,74 @@ class _SpecLoader:
 
     def network(self, table: dict) -> tuple[Network, Vocabulary]:
         where = "network."
-        indices = self.get(table, "indices", dict, where)
-        ranges, range_names = {}, {}
-        for letter, spec in indices.items():
-            if not re.fullmatch(r"[a-z]", letter):
-                raise self.fail(f"network.indices.{letter}", "an index is one lower-case letter")
-            if not isinstance(spec, dict) or not isinstance(spec.get("size"), str):
-                raise self.fail(f"network.indices.{letter}",
-                                'must be a table like { size = "K", means = "the output units" }')
-            ranges[letter] = letter
-            means = spec.get("means", f"{letter} = 1..{spec['size']}")
-            range_names[letter] = f"{means} ({letter} = 1..{spec['size']})"
-        sizes = {letter: spec["size"] for letter, spec in indices.items()}
+        self.unknown_keys(table, NETWORK_KEYS, where, "a key of [network]")
+        sizes, range_names = self.indices(self.get(table, "indices", dict, where))
         activation = self.get(table, "activation", str, where, default="g")
-        given_latex = self.strings(table, "given", where)
-        equations_latex = self.strings(table, "equations", where)
-        signals_latex = self.strings(table, "signals", where, default=[])
-        quantities: dict[str, tuple[str, ...]] = {}
         leaves = {}
-        for n, latex in enumerate(given_latex):
-            name, idx = self.definition_lhs(latex, f"network.given[{n}]", ranges)
-            leaves[name] = quantities[name] = idx
-        lhs = []
-        for n, latex in enumerate(equations_latex):
-            left, _, right = latex.partition("=")
-            if not right:
-                raise self.fail(f"network.equations[{n}]", f"{latex!r} is not an equation")
-            name, idx = self.definition_lhs(left, f"network.equations[{n}]", ranges)
-            quantities[name] = idx
-            lhs.append((name, idx, right, latex))
-        signal_lhs = []
-        for n, latex in enumerate(signals_latex):
-            left, _, right = latex.partition("=")
-            if not right:
-                raise self.fail(f"network.signals[{n}]", f"{latex!r} is not a definition")
-            name, idx = self.definition_lhs(left, f"network.signals[{n}]", ranges)
-            quantities[name] = idx
-            signal_lhs.append((name, idx, right, latex))
-        functions = frozenset({activation, "sigma"})
-        vocab = Vocabulary(ranges=ranges, quantities=quantities, functions=functions,
-                           range_names=range_names)
-        vocab = _with_sizes(vocab, sizes)
-        equations = []
-        for n, (name, idx, right, latex) in enumerate(lhs):
-            rhs = self.expression(right, vocab, f"network.equations[{n}]", None)
-            equations.append(Equation(name, idx, rhs, latex))
+        for n, latex in enumerate(self.strings(table, "given", where)):
+            name, idx = self.definition_lhs(latex, f"network.given[{n}]", sizes)
+            leaves[name] = idx
+        defined = self.definitions(table, "equations", sizes, "an equation")
+        named = self.definitions(table, "signals", sizes, "a definition", default=[])
+        quantities = {**leaves, **{name: idx for key, name, idx, _, _ in defined + named}}
+        vocab = Vocabulary(ranges=sizes, quantities=quantities,
+                           functions=frozenset({activation, "sigma"}), range_names=range_names)
+        equations = [Equation(name, idx, self.expression(right, vocab, key, None), latex)
+                     for key, name, idx, right, latex in defined]
         signals = {}
-        for n, (name, idx, right, latex) in enumerate(signal_lhs):
-            rhs = self.expression(right, vocab, f"network.signals[{n}]", None)
+        for key, name, idx, right, _ in named:
+            rhs = self.expression(right, vocab, key, None)
             if not isinstance(rhs, Deriv) or free_indices(rhs) != set(idx):
-                raise self.fail(f"network.signals[{n}]",
-                                "a signal is defined as one derivative with the same indices, "
-                                "as in \\delta_k = \\frac{\\partial E}{\\partial h_k}")
+                raise self.fail(key, "a signal is defined as one derivative with the same "
+                                "indices, as in \\delta_k = \\frac{\\partial E}{\\partial h_k}")
             signals[name] = (idx, rhs)
-        positive = []
-        for n, latex in enumerate(self.strings(table, "positive", where, default=[])):
-            name, _ = self.definition_lhs(latex, f"network.positive[{n}]", ranges)
-            if name not in leaves:
-                raise self.fail(f"network.positive[{n}]", f"{latex} is not a given quantity")
-            positive.append(name)
-        simplex = []
-        for n, latex in enumerate(self.strings(table, "simplex", where, default=[])):
-            name, idx = self.definition_lhs(latex, f"network.simplex[{n}]", ranges)
-            if name not in leaves:
-                raise self.fail(f"network.simplex[{n}]", f"{latex} is not a given quantity")
-            if not leaves[name]:
-                raise self.fail(f"network.simplex[{n}]", f"{latex} has no index to sum over")
-            simplex.append(name)
-        self.unknown_keys(table, NETWORK_KEYS, "network.", "a key of [network]")
-        network = Network(ranges=ranges, leaves=leaves, equations=tuple(equations),
-                          signals=signals, positive=frozenset(positive), activation=activation,
-                          simplex=frozenset(simplex))
+        network = Network(ranges=sizes, leaves=leaves, equations=tuple(equations),
+                          signals=signals, activation=activation,
+                          simplex=self.leaf_names(table, "simplex", sizes, leaves, indexed=True),
+                          positive=self.leaf_names(table, "positive", sizes, leaves))
         for problem in network.check():
             raise self.fail("network.equations", problem)
         return network, vocab
+
+    def indices(self, table: dict) -> tuple[dict[str, str], dict[str, str]]:
+        """[network.indices]: letter -> size letter, and letter -> what it runs over in words."""
+        sizes, range_names = {}, {}
+        for letter, spec in table.items():
+            key = f"network.indices.{letter}"
+            if not re.fullmatch(r"[a-z]", letter):
+                raise self.fail(key, "an index is one lower-case letter")
+            if not isinstance(spec, dict) or not isinstance(spec.get("size"), str):
+                raise self.fail(key, 'must be a table like { size = "K", means = "the output '
+                                'units" }')
+            sizes[letter] = spec["size"]
+            means = spec.get("means", f"{letter} = 1..{spec['size']}")
+            range_names[letter] = f"{means} ({letter} = 1..{spec['size']})"
+        return sizes, range_names
+
+    def definitions(self, table: dict, key: str, sizes, what: str, default=...):
+        """``name_{idx} = rhs`` strings: (key, name, idx, rhs text, whole text) for each."""
+        out = []
+        for n, latex in enumerate(self.strings(table, key, "network.", default=default)):
+            where = f"network.{key}[{n}]"
+            left, _, right = latex.partition("=")
+            if not right:
+                raise self.fail(where, f"{latex!r} is not {what}")
+            name, idx = self.definition_lhs(left, where, sizes)
+            out.append((where, name, idx, right, latex))
+        return out
+
+    def leaf_names(self, table: dict, key: str, sizes, leaves,
+                   indexed: bool = False) -> frozenset[str]:
+        """A list of given quantities (``positive``, ``simplex``) as their names."""
+        names = set()
+        for n, latex in enumerate(self.strings(table, key, "network.", default=[])):
+            name, _ = self.definition_lhs(latex, f"network.{key}[{n}]", sizes)
+            if name not in leaves:
+                raise self.fail(f"network.{key}[{n}]", f"{latex} is not a given quantity")
+            if indexed and not leaves[name]:
+                raise self.fail(f"network.{key}[{n}]", f"{latex} has no index to sum over")
+            names.add(name)
+        return frozenset(names)
 
     def definition_lhs(self, latex: str, key: str, ranges) -> tuple[str, tuple[str, ...]]:
         """The name and index letters of ``w_{jk}``, ``\\delta_k`` or ``E``."""
@@ -389,12 +383,6 @@ class _SpecLoader:
             step_deduction=self.get(raw, "step_deduction", float, where, n,
                                     default=defaults["step_deduction"]),
         )
-
-
-def _with_sizes(vocab: Vocabulary, sizes: dict[str, str]) -> Vocabulary:
-    """Index ranges keyed by letter with their size letters (k -> K), as the reader needs."""
-    return Vocabulary(ranges=sizes, quantities=vocab.quantities, functions=vocab.functions,
-                      variables=vocab.variables, range_names=vocab.range_names)
 
 
 def _kind_name(kind) -> str:

@@ -16,15 +16,14 @@ are scalar variables (``x``). With it:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Mapping
 
 from lark import Token, Tree
 
 from .errors import AnswerError, IndexMismatch
-from .expr import (Add, Call, Const, Deriv, Div, Expr, Mul, Neg, Num, Pow, Ref, Sum, Var,
-                   name_latex)
+from .expr import Add, Call, Const, Deriv, Div, Expr, Mul, Neg, Num, Pow, Ref, Sum, Var, name_latex
 from .syntax import parse, split_chain
 
 MAX_MAGNITUDE = 1e6  # numbers and constant powers beyond this are refused, not computed
@@ -340,7 +339,7 @@ class _Reader:
                 runs = self.vocab.range_names.get(slot, f"{slot} = 1..{self.vocab.ranges[slot]}")
                 which = "the index" if len(slots) == 1 else \
                     f"the {('first', 'second', 'third', 'fourth')[min(place, 3)]} index"
-                written = f"{shown}_{{{''.join(l for l, _ in letters)}}}"
+                written = f"{shown}_{{{''.join(index for index, _ in letters)}}}"
                 if letter in scope.bound and have != letter:  # \sum_{k=1}^{J} \delta_k
                     raise IndexMismatch(
                         f"{written}: {which} of {shown} runs over {runs}, but the sum over "

@@ -200,11 +200,11 @@ def parse(text: str) -> Tree:
         raise AnswerError("the answer has no mathematics in it")
     try:
         return _parser().parse(tokens)
-    except UnexpectedEOF as err:
-        raise AnswerError(_eof_message(tokens, err.expected), len(text.rstrip()), text) from None
+    except UnexpectedEOF:
+        raise AnswerError(_eof_message(tokens), len(text.rstrip()), text) from None
     except UnexpectedToken as err:
         if err.token.type == "$END":
-            raise AnswerError(_eof_message(tokens, err.expected), len(text.rstrip()), text) from None
+            raise AnswerError(_eof_message(tokens), len(text.rstrip()), text) from None
         raise AnswerError(
             f"unexpected {_describe(err.token)}", err.token.start_pos, text
         ) from None
@@ -220,7 +220,7 @@ def _describe(token: Token) -> str:
     return f"'{token.value}'"
 
 
-def _eof_message(tokens: list[Token], expected) -> str:
+def _eof_message(tokens: list[Token]) -> str:
     opened = []
     pairs = {"LPAR": "RPAR", "LBRACK": "RBRACK", "LCURLY": "RCURLY", "LBRACE": "RBRACE"}
     for token in tokens:

@@ -12,9 +12,9 @@ read an answer the same way. ``Evaluator.gradient`` is reverse-mode differentiat
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Callable, Mapping
 
 import numpy as np
 
@@ -80,6 +80,8 @@ def diagonal(t: Tensor, a: str, b: str) -> Tensor:
 
 class Backend:
     """How numbers and functions are represented: floats or SymPy expressions."""
+
+    dtype: type = float
 
     def number(self, value: Fraction):
         raise NotImplementedError

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from grader.check import (Agreement, PartChecker, derivative_key, restates_question)
+from grader.check import Agreement, PartChecker, derivative_key, restates_question
 from grader.grading import checker_for
 from grader.network import ACTIVATIONS
 from grader.reader import read_expression

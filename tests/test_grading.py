@@ -18,7 +18,7 @@ from grader.expr import to_latex
 from grader.grading import grade_answer
 from grader.results import Verdict
 
-C, P, I, V, R = (Verdict.CORRECT, Verdict.PARTIAL, Verdict.INCORRECT, Verdict.INVALID,
+C, P, I, V, R = (Verdict.CORRECT, Verdict.PARTIAL, Verdict.INCORRECT, Verdict.INVALID,  # noqa: E741
                  Verdict.REVIEW)
 CIRCULAR = "Circular"
 FORM = "asked for it"

@@ -174,7 +174,7 @@ def test_symbolic_instance_agrees_with_numeric(network, activation: str) -> None
     numeric = network.numeric(31, activation, sizes=sizes)
     symbolic = network.symbolic(activation, sizes=sizes)
     substitutions = {}
-    for name, slots in network.leaves.items():
+    for name in network.leaves:
         symbols = symbolic.lookup(name)
         numbers = np.asarray(numeric.lookup(name), dtype=float)
         for position in np.ndindex(*numbers.shape):

@@ -94,7 +94,8 @@ def test_align_environment_from_a_tex_document(problem):
 \begin{enumerate}
 \item[(c)] Your answer:
 \begin{align*}
-\frac{\partial E}{\partial w_{jk}} &= \frac{\partial E}{\partial h_k}\frac{\partial h_k}{\partial w_{jk}} \\
+\frac{\partial E}{\partial w_{jk}}
+  &= \frac{\partial E}{\partial h_k}\frac{\partial h_k}{\partial w_{jk}} \\
 &= \delta_k w_{jk} \\
 &= \delta_k b_j
 \end{align*}

@@ -8,8 +8,17 @@ from __future__ import annotations
 
 import functools
 
-from flask import (Blueprint, abort, current_app, flash, redirect, render_template, request,
-                   session, url_for)
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 
 from .. import api as grader_api
 from ..errors import AnswerError, GraderError, ProblemNotFound

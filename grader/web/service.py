@@ -14,8 +14,8 @@ import logging
 import re
 import secrets
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from .. import api
 from ..documents import DOCUMENT_FORMATS, Submission, parse_answers_json, parse_document
@@ -24,7 +24,7 @@ from ..pool import GradingPool
 from ..problem import Problem, list_problems
 from ..results import Verdict
 from ..syntax import MAX_ANSWER_CHARS
-from .storage import PENDING, StoredSubmission, Store, matches
+from .storage import PENDING, Store, StoredSubmission, matches
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,16 @@ import os
 from pathlib import Path
 
 import pytest
-from web_support import (CHROMIUM, CHROMIUM_ARGS, SEED, TOKEN, LiveServer, ServeProcess, free_port,
-                         make_app)
+from web_support import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    SEED,
+    TOKEN,
+    LiveServer,
+    ServeProcess,
+    free_port,
+    make_app,
+)
 
 from grader.pool import GradingPool
 

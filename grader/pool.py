@@ -5,6 +5,9 @@ code stuck inside SymPy or NumPy, and from any thread: ``signal.alarm`` works in
 comes back as ``review`` with the reason. Workers are forked from a forkserver that has already
 imported the grader, so a replacement starts in milliseconds; each keeps its problems and
 network instances warm between parts. ``GradingPool`` is safe to share between threads.
+
+As with any multiprocessing code, a script that starts a pool must guard its top level with
+``if __name__ == "__main__":``: each worker re-imports the script's main module.
 """
 
 from __future__ import annotations
@@ -63,6 +66,22 @@ def _worker_main(conn) -> None:
             conn.send(("error", f"internal error while grading ({type(err).__name__}: {err})"))
 
 
+def _reading(job: Job) -> str:
+    """How the answer reads, for a part the worker could not finish ("" if it does not read).
+
+    Reading is linear in the length-limited text, so it is safe here in the caller.
+    """
+    from .expr import to_latex
+    from .problem import load_problem
+    from .reader import read_lines
+
+    try:
+        last = read_lines(job.latex, load_problem(job.problem_path).part(job.part).vocabulary)[-1]
+    except Exception:  # a reading is a courtesy here; the verdict is review either way
+        return ""
+    return to_latex(last.expr) if last.expr is not None else ""
+
+
 def _context():
     method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
     ctx = multiprocessing.get_context(method)
@@ -86,7 +105,7 @@ class _Worker:
                 return "timeout", job.time_limit
             return self.conn.recv()
         except (EOFError, OSError, BrokenPipeError):
-            return "error", "the grading process died"
+            return "died", "the grading process died"
 
     def alive(self) -> bool:
         return self.process.is_alive()
@@ -142,8 +161,11 @@ class GradingPool:
         if status == "ok":
             self._idle.put(worker)
             return PartResult.from_json(job.part, payload)
-        worker.kill()
-        self._idle.put(_Worker(self._ctx) if not self._closed else None)
+        if status == "error":  # the worker caught it and is still serving
+            self._idle.put(worker)
+        else:
+            worker.kill()
+            self._idle.put(_Worker(self._ctx) if not self._closed else None)
         elapsed = (time.perf_counter() - started) * 1000
         if status == "timeout":
             reason = (f"Grading this answer took longer than the {job.time_limit:g} s limit and "
@@ -154,7 +176,7 @@ class GradingPool:
             flags = ["crashed"]
         return PartResult(part=job.part, score=0.0, max_score=job.max_score,
                           verdict=Verdict.REVIEW, feedback=reason, answer=job.latex,
-                          elapsed_ms=elapsed, flags=flags)
+                          interpreted=_reading(job), elapsed_ms=elapsed, flags=flags)
 
     def map(self, jobs: Iterable[Job]) -> Iterator[PartResult]:
         """Grade jobs in parallel on every worker; results come back in the jobs' order."""

@@ -13,24 +13,32 @@ Results serialise to the JSON contract with ``.to_json()``. Every part is graded
 process under the problem's hard time limit (see ``grader.pool``).
 """
 
-from .api import grade_answer, grade_file, grade_submission, preview, read_submission_for
-from .documents import ExtractedAnswer, Submission, parse_document, read_submission
-from .errors import (
-                     AnswerError,
-                     GraderError,
-                     IndexMismatch,
-                     ProblemNotFound,
-                     SpecError,
-                     SubmissionError,
-)
-from .pool import GradingPool
-from .problem import Part, Problem, list_problems, load_problem
-from .results import PartResult, Step, SubmissionResult, Verdict
+from importlib import import_module
 
-__all__ = [
-    "AnswerError", "ExtractedAnswer", "GraderError", "GradingPool",
-    "IndexMismatch", "Part", "PartResult", "Problem", "ProblemNotFound", "SpecError", "Step",
-    "Submission", "SubmissionError", "SubmissionResult", "Verdict", "grade_answer", "grade_file",
-    "grade_submission", "list_problems", "load_problem", "parse_document", "preview",
-    "read_submission", "read_submission_for",
-]
+# name -> module that defines it. Imported on first use (PEP 562), so ``import grader.errors``
+# (the pytest plugin does it in every test run) does not load NumPy and SymPy.
+_EXPORTS = {
+    "grade_answer": "api", "grade_file": "api", "grade_submission": "api", "preview": "api",
+    "read_submission_for": "api",
+    "ExtractedAnswer": "documents", "Submission": "documents", "parse_document": "documents",
+    "read_submission": "documents",
+    "AnswerError": "errors", "GraderError": "errors", "IndexMismatch": "errors",
+    "ProblemNotFound": "errors", "SpecError": "errors", "SubmissionError": "errors",
+    "GradingPool": "pool",
+    "Part": "problem", "Problem": "problem", "list_problems": "problem", "load_problem": "problem",
+    "PartResult": "results", "Step": "results", "SubmissionResult": "results",
+    "Verdict": "results",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'grader' has no attribute {name!r}")
+    value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -250,12 +250,18 @@ def restates_question(answer: Expr, problem: Problem, part: Part) -> bool:
 def unevaluated_derivatives(answer: Expr, problem: Problem) -> list[Deriv]:
     """Derivatives the answer leaves standing, other than a named signal written out.
 
-    ``\\frac{\\partial E}{\\partial h_k}`` is \\delta_k by definition, so it may stand; the
-    chain rule written out but not worked out (``\\frac{\\partial h_k}{\\partial w_{jk}}``)
-    may not.
+    ``\\frac{\\partial E}{\\partial h_k}`` is \\delta_k by definition and
+    ``\\frac{d g(h_k)}{d h_k}`` is g'(h_k), so they may stand; the chain rule written out but not
+    worked out (``\\frac{\\partial h_k}{\\partial w_{jk}}``) may not.
     """
     return [node for node in answer.walk()
-            if isinstance(node, Deriv) and not _is_signal_definition(node, problem)]
+            if isinstance(node, Deriv) and not _is_signal_definition(node, problem)
+            and not _is_prime(node)]
+
+
+def _is_prime(node: Deriv) -> bool:
+    """``\\frac{d g(h_k)}{d h_k}``: a function's derivative at its argument, g'(h_k) written out."""
+    return isinstance(node.of, Call) and node.of.arg == node.wrt
 
 
 def _is_signal_definition(node: Deriv, problem: Problem) -> bool:

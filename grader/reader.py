@@ -307,11 +307,15 @@ class _Reader:
     def unknown(self, name: str, token: Token) -> str:
         shown = name_latex(name)
         hint = ""
-        rest = self.text[token.start_pos:token.start_pos + 8]
-        for word in ("sigma", "delta", "psi", "exp", "frac", "sum", "partial", "cdot"):
-            if rest.startswith(word):
-                hint = f" (did you mean \\{word}?)"
-                break
+        start = token.start_pos  # the run of letters this one is in: "sigma" in "sigma(x)"
+        while start > 0 and self.text[start - 1].isascii() and self.text[start - 1].isalpha():
+            start -= 1
+        run = self.text[start:token.start_pos + 8]
+        if start == 0 or self.text[start - 1] != "\\":
+            for word in ("sigma", "delta", "psi", "exp", "frac", "sum", "partial", "cdot", "ln"):
+                if run.startswith(word):
+                    hint = f" (did you mean \\{word}?)"
+                    break
         return (f"unknown symbol '{shown}'{hint}: this problem knows "
                 f"{self.vocab.known_names()}")
 

@@ -127,6 +127,8 @@ def tokenize(text: str) -> list[Token]:
                 pos = match.end()
                 continue
             match = _COMMAND.match(text, pos)
+            if match is None:
+                raise AnswerError("a backslash with no command after it", pos, text)
             name = match.group(1)
             pos, start = match.end(), pos
             if name in SIZING:
@@ -195,6 +197,7 @@ def parse(text: str) -> Tree:
     """Parse an answer (possibly a chain ``a = b = c``) into a syntax tree."""
     if not text.strip():
         raise AnswerError("the answer is empty")
+    text = _without_final_punctuation(text)
     tokens = tokenize(text)
     if not tokens:
         raise AnswerError("the answer has no mathematics in it")
@@ -210,6 +213,14 @@ def parse(text: str) -> Tree:
         ) from None
     except (UnexpectedCharacters, UnexpectedInput) as err:  # pragma: no cover - custom lexer
         raise AnswerError("cannot read this", getattr(err, "pos_in_stream", None), text) from None
+
+
+def _without_final_punctuation(text: str) -> str:
+    """Drop the full stop or comma that ends a sentence ("... = \\delta_k b_j."), not ``\\,``."""
+    text = text.rstrip()
+    while text and text[-1] in ".,;" and not text[:-1].endswith("\\"):
+        text = text[:-1].rstrip()
+    return text
 
 
 def _describe(token: Token) -> str:

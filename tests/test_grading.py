@@ -318,3 +318,25 @@ def test_no_student_text_reaches_eval_or_sympify(backprop, monkeypatch) -> None:
         result = grade_answer(backprop, part, answer)
         assert result.verdict in set(Verdict), answer
     assert grade_answer(backprop, "d", "eval('1+1')").verdict is Verdict.INVALID
+
+
+@pytest.mark.parametrize("part, answer, hint", [
+    ("a", r"sigma(x)(1-sigma(x))", r"did you mean \sigma?"),
+    ("b", r"(c_k - t_k) exp(h_k)", r"did you mean \exp?"),
+    ("c", r"delta_k b_j", r"did you mean \delta?"),
+], ids=["sigma", "exp", "delta"])
+def test_a_command_written_without_its_backslash_gets_a_hint(backprop, part, answer, hint):
+    result = grade_answer(backprop, part, answer)
+    assert result.verdict == "invalid"
+    assert hint in result.feedback
+
+
+def test_the_derivative_of_g_at_its_argument_is_g_prime_not_left_unevaluated(backprop):
+    result = grade_answer(backprop, "b", r"(c_k - t_k)\frac{d g(h_k)}{d h_k}")
+    assert result.verdict == "correct"
+
+
+def test_a_network_derivative_left_standing_gets_no_credit(backprop):
+    result = grade_answer(backprop, "b", r"(c_k - t_k)\frac{\partial c_k}{\partial h_k}")
+    assert (result.verdict, result.score) == ("incorrect", 0)
+    assert r"\frac{\partial c_{k}}{\partial h_{k}} unevaluated" in result.feedback

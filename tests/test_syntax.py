@@ -165,3 +165,19 @@ def test_too_deep() -> None:
 def test_deep_but_allowed() -> None:
     depth = MAX_NESTING - 1
     assert parse("(" * depth + "x" + ")" * depth).data == "chain"
+
+
+@pytest.mark.parametrize("text", [r"\sigma(x)(1-\sigma(x)).", r"\delta_k b_j,", "x .;"],
+                         ids=["full-stop", "comma", "both"])
+def test_a_sentence_ending_is_not_part_of_the_answer(text: str) -> None:
+    assert parse(text) == parse(text.rstrip(" .,;"))
+
+
+def test_a_spacing_command_at_the_end_is_kept_apart_from_punctuation() -> None:
+    assert parse(r"x\,") == parse("x")
+
+
+def test_a_lone_backslash_is_an_error_at_its_position() -> None:
+    with pytest.raises(AnswerError, match="backslash with no command") as err:
+        parse("x \\")
+    assert err.value.position == 2

@@ -7,6 +7,7 @@ that checks the instructor token and keeps only its digest in the (signed) sessi
 from __future__ import annotations
 
 import functools
+import re
 
 from flask import (
     Blueprint,
@@ -19,14 +20,38 @@ from flask import (
     session,
     url_for,
 )
+from markupsafe import Markup, escape
 
 from .. import api as grader_api
-from ..errors import AnswerError, GraderError, ProblemNotFound
+from ..errors import AnswerError, GraderError, IndexMismatch, ProblemNotFound
+from ..expr import to_mathml
+from ..reader import read
 from .api import csv_response, gradebook_csv
 from .auth import csrf_token, csrf_valid, is_instructor_token, session_is_instructor
 from .service import GradingService, NotFound, RequestError
 
 bp = Blueprint("pages", __name__)
+
+_INLINE_MATH = re.compile(r"\$([^$]+)\$")
+
+
+@bp.app_template_global()
+def prompt_html(problem, part_id: str) -> Markup:
+    """A part's prompt as HTML: the text escaped, each $...$ drawn as MathML when it reads.
+
+    The MathML comes from the grader's own renderer of the parsed tree, never from the text.
+    """
+    part = problem.part(part_id)
+    out, pos = [], 0
+    for match in _INLINE_MATH.finditer(part.prompt):
+        out.append(escape(part.prompt[pos:match.start()]))
+        try:
+            out.append(Markup(to_mathml(read(match.group(1), part.vocabulary))))
+        except (AnswerError, IndexMismatch):  # e.g. a bare $g'$: shown as written
+            out.append(Markup("<code>%s</code>") % match.group(1))
+        pos = match.end()
+    out.append(escape(part.prompt[pos:]))
+    return Markup("").join(out)
 
 
 def service() -> GradingService:

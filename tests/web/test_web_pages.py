@@ -173,3 +173,12 @@ def test_error_pages_are_html_without_traces(client):
     assert response.status_code == 404
     assert response.mimetype == "text/html"
     assert "Traceback" not in response.get_data(as_text=True)
+
+
+def test_prompts_draw_their_math_and_keep_what_does_not_read(client):
+    page = client.get("/?problem=backprop").get_data(as_text=True)
+    part_b = page.split('id="part-b"')[1].split('id="part-c"')[0]
+    prompt = part_b.split('class="prompt">')[1].split("</span></label>")[0]
+    assert prompt.count("<math") == 5          # \delta_k = ..., \delta_k, c_k, t_k, h_k
+    assert "<code>g&#39;</code>" in prompt     # a bare g' does not read: shown as written
+    assert "$" not in prompt

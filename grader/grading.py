@@ -73,21 +73,20 @@ def _grade(problem: Problem, part: Part, latex: str | None) -> PartResult:
     answer, note = _final_answer(lines, problem, part)
     interpreted = to_latex(answer)
     checker = checker_for(problem, part)
+    pending = unevaluated_derivatives(answer, problem)
     if restates_question(answer, problem, part):
         result = _result(part, Verdict.INCORRECT,
                          "Circular: your answer restates the quantity the question asks for "
                          f"({part.asks}) instead of computing it.", text, interpreted,
                          flags=["circular"])
-    elif unevaluated_derivatives(answer, problem):
-        pending = unevaluated_derivatives(answer, problem)[0]
+    elif pending:
         result = _result(part, Verdict.INCORRECT,
-                         f"Your answer leaves the derivative {to_latex(pending)} unevaluated: "
+                         f"Your answer leaves the derivative {to_latex(pending[0])} unevaluated: "
                          "the question asks you to work it out.", text, interpreted,
                          flags=["unevaluated"])
     else:
         try:
-            result = _verdict(problem, part, checker, answer, text, interpreted, note,
-                              free_indices(answer), part.free)
+            result = _verdict(part, checker, answer, text, interpreted, note)
             result.fingerprint = checker.fingerprint(answer)
         except EvaluationError as err:
             result = _result(part, Verdict.REVIEW, f"The grader cannot evaluate this reading "
@@ -111,11 +110,11 @@ def _deduct_for_steps(part: Part, result: PartResult) -> None:
         result.verdict = Verdict.PARTIAL
 
 
-def _verdict(problem: Problem, part: Part, checker: PartChecker, answer: Expr, text: str,
-             interpreted: str, note: str, have, wanted) -> PartResult:
+def _verdict(part: Part, checker: PartChecker, answer: Expr, text: str, interpreted: str,
+             note: str) -> PartResult:
     """Steps 4-6 of the ladder, for an answer that reads and is not circular."""
-    if have != wanted:
-        return _index_feedback(checker, part, answer, text, interpreted, have, wanted)
+    if free_indices(answer) != part.free:
+        return _index_feedback(checker, part, answer, text, interpreted)
     numeric = checker.numeric(answer, part.reference_expr)
     if numeric.agreement is Agreement.EQUAL:
         return _equal(checker, part, answer, text, interpreted, note)
@@ -192,7 +191,8 @@ def _known_mistake(checker: PartChecker, part: Part, answer: Expr):
 
 
 def _index_feedback(checker: PartChecker, part: Part, answer: Expr, text: str,
-                    interpreted: str, have, wanted) -> PartResult:
+                    interpreted: str) -> PartResult:
+    have, wanted = free_indices(answer), part.free
     mistake = _known_mistake(checker, part, answer)
     if mistake is not None:
         return _mistake_result(part, mistake, text, interpreted)

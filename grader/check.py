@@ -66,10 +66,10 @@ class PartChecker:
         same, ratios, finite = [], [], True
         with np.errstate(all="ignore"):
             for a, t in zip(self.values(answer), self.values(target)):
-                a_arr, t_arr = _broadcast(a, t)
+                _, a_arr, t_arr = _broadcast(a, t)
                 if not np.all(np.isfinite(a_arr)):
                     finite = False
-                close = np.abs(a_arr - t_arr) <= RTOL * np.maximum(1.0, np.abs(t_arr)) + ATOL
+                close = _close(a_arr, t_arr)
                 same.append(bool(np.all(close)))
                 mask = np.abs(t_arr) > 1e-6
                 ratios.append(a_arr[mask] / t_arr[mask])
@@ -91,26 +91,22 @@ class PartChecker:
         """(activation, {index: value}, before's value, after's value) where they first differ."""
         with np.errstate(all="ignore"):
             for n, (b, a) in enumerate(zip(self.values(before), self.values(after))):
-                axes = b.axes + tuple(x for x in a.axes if x not in b.axes)
-                b_arr, a_arr = (np.broadcast_arrays(b.aligned(axes).astype(float),
-                                                    a.aligned(axes).astype(float)))
-                close = np.abs(a_arr - b_arr) <= RTOL * np.maximum(1.0, np.abs(b_arr)) + ATOL
+                axes, a_arr, b_arr = _broadcast(a, b)
+                close = _close(a_arr, b_arr)
                 if np.all(close):
                     continue
                 position = np.unravel_index(int(np.argmin(close)), close.shape)
                 where = {}
                 for axis, i in zip(axes, position):
-                    if axis.startswith("#"):
-                        where["x"] = round(float(self._samples(n)[i]), 4)
+                    if axis.startswith("#"):  # the sample points of the part's variable
+                        variable = self.part.variables[0]
+                        samples = self.instances[n].variables[variable].array
+                        where[variable] = round(float(samples[i]), 4)
                     else:
                         where[axis] = int(i) + 1
                 return (self.activations[n], where, float(b_arr[position]),
                         float(a_arr[position]))
         return None
-
-    def _samples(self, n: int) -> np.ndarray:
-        variable = self.part.variables[0]
-        return self.instances[n].variables[variable].array
 
     def fingerprint(self, expr: Expr) -> str:
         """A short hash of the answer's values on every instance: equal values, equal hash.
@@ -150,9 +146,17 @@ class PartChecker:
         return all(_is_zero(d, expect_equal) for d in difference.array.flat)
 
 
-def _broadcast(a: Tensor, t: Tensor) -> tuple[np.ndarray, np.ndarray]:
+def _broadcast(a: Tensor, t: Tensor) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
+    """Both values as float arrays over the same axes (t's first)."""
     axes = t.axes + tuple(x for x in a.axes if x not in t.axes)
-    return np.broadcast_arrays(a.aligned(axes).astype(float), t.aligned(axes).astype(float))
+    a_arr, t_arr = np.broadcast_arrays(a.aligned(axes).astype(float),
+                                       t.aligned(axes).astype(float))
+    return axes, a_arr, t_arr
+
+
+def _close(a: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Where ``a`` equals the target ``t`` up to the numeric check's tolerance."""
+    return np.abs(a - t) <= RTOL * np.maximum(1.0, np.abs(t)) + ATOL
 
 
 TRANSCENDENTAL = (sympy.exp, sympy.log, sympy.tanh, sympy.atan, sympy.sin, sympy.cos)

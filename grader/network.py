@@ -51,7 +51,6 @@ def _numeric_functions():
 class Numeric(Backend):
     dtype = float
     FUNCTIONS = _numeric_functions()
-    ALIASES = {"sigma": "sigmoid", "log": "ln"}
 
     def number(self, value: Fraction):
         return float(value)
@@ -85,7 +84,6 @@ class Symbolic(Backend):
         "sin": sympy.sin(_x),
         "cos": sympy.cos(_x),
     }
-    ALIASES = {"sigma": "sigmoid", "log": "ln"}
 
     def number(self, value: Fraction):
         return sympy.Rational(value.numerator, value.denominator)

@@ -82,6 +82,7 @@ class Backend:
     """How numbers and functions are represented: floats or SymPy expressions."""
 
     dtype: type = float
+    ALIASES = {"sigma": "sigmoid", "log": "ln"}  # the same function under another name
 
     def number(self, value: Fraction):
         raise NotImplementedError

@@ -159,7 +159,8 @@ def _close(a: np.ndarray, t: np.ndarray) -> np.ndarray:
     return np.abs(a - t) <= RTOL * np.maximum(1.0, np.abs(t)) + ATOL
 
 
-TRANSCENDENTAL = (sympy.exp, sympy.log, sympy.tanh, sympy.atan, sympy.sin, sympy.cos)
+TRANSCENDENTAL = (sympy.exp, sympy.log, sympy.tanh, sympy.atan, sympy.sin, sympy.cos,
+                  sympy.cosh, sympy.sinh, sympy.sech)
 
 
 def _is_zero(expr, thorough: bool) -> bool:

@@ -140,10 +140,15 @@ class Deriv(Expr):
         return (self.of, self.wrt)
 
 
+def is_concrete(index: str) -> bool:
+    """Whether an index names one unit (``1``, ``2``, the last ``K``) rather than ranging."""
+    return not index[:1].islower()
+
+
 def free_indices(expr: Expr) -> frozenset[str]:
-    """Index letters left free in ``expr`` (not bound by a sum)."""
+    """Index letters left free in ``expr`` (not bound by a sum; ``w_{j1}`` leaves only j)."""
     if isinstance(expr, Ref):
-        return frozenset(expr.indices)
+        return frozenset(i for i in expr.indices if not is_concrete(i))
     if isinstance(expr, Sum):
         return free_indices(expr.body) - {expr.index}
     if isinstance(expr, Deriv):
@@ -168,7 +173,8 @@ GREEK_LATEX = {"sigma", "delta", "psi", "phi", "alpha", "beta", "gamma", "epsilo
                "zeta", "kappa", "Delta", "Psi", "Phi", "Gamma", "Sigma", "Omega", "Theta",
                "varepsilon", "varphi", "iota", "upsilon", "Lambda", "Xi", "Pi", "vartheta"}
 FUNCTION_LATEX = {"exp": "\\exp", "ln": "\\ln", "log": "\\log", "tanh": "\\tanh",
-                  "sin": "\\sin", "cos": "\\cos"}
+                  "sin": "\\sin", "cos": "\\cos", "cosh": "\\cosh", "sinh": "\\sinh",
+                  "sech": "\\operatorname{sech}"}
 
 _PREC_ADD, _PREC_MUL, _PREC_NEG, _PREC_POW, _PREC_ATOM = 1, 2, 3, 4, 5
 
@@ -360,3 +366,95 @@ def rename_indices(expr: Expr, mapping: dict[str, str]) -> Expr:
         inner = {k: v for k, v in mapping.items() if k != expr.index}
         return Sum(expr.index, rename_indices(expr.body, inner), expr.over)
     return map_children(expr, lambda child: rename_indices(child, mapping))
+
+
+def substitute(expr: Expr, values: dict[str, Expr]) -> Expr:
+    """``expr`` with the variables named in ``values`` replaced (``g'(x)`` at ``x = h_k``)."""
+    if isinstance(expr, Var):
+        return values.get(expr.name, expr)
+    return map_children(expr, lambda child: substitute(child, values))
+
+
+def depends_on(expr: Expr, name: str) -> bool:
+    return any(isinstance(node, Var) and node.name == name for node in expr.walk())
+
+
+def differentiate(expr: Expr, name: str) -> Expr:
+    """The derivative of ``expr`` by the variable ``name`` (for ``\\frac{dg}{dx}\\big|_{x=..}``).
+
+    Network quantities do not depend on such a variable; a function's derivative is written
+    with one more prime, so ``\\frac{d g(x)}{dx}`` is ``g'(x)``.
+    """
+    if not depends_on(expr, name):
+        return Num(Fraction(0))
+    if isinstance(expr, Var):
+        return Num(Fraction(1))
+    if isinstance(expr, Neg):
+        return _neg(differentiate(expr.arg, name))
+    if isinstance(expr, Add):
+        return _add([differentiate(t, name) for t in expr.terms])
+    if isinstance(expr, Mul):
+        terms = []
+        for i, factor in enumerate(expr.factors):
+            if depends_on(factor, name):
+                others = [f for j, f in enumerate(expr.factors) if j != i]
+                terms.append(_mul(others + [differentiate(factor, name)]))
+        return _add(terms)
+    if isinstance(expr, Div):
+        top = _add([_mul([differentiate(expr.num, name), expr.den]),
+                    _neg(_mul([expr.num, differentiate(expr.den, name)]))])
+        return Div(top, Pow(expr.den, Num(Fraction(2))))
+    if isinstance(expr, Pow) and not depends_on(expr.exp, name):
+        lowered = Pow(expr.base, _add([expr.exp, Num(Fraction(-1))]))
+        return _mul([expr.exp, lowered, differentiate(expr.base, name)])
+    if isinstance(expr, Pow):  # b^e = exp(e ln b)
+        inner = _mul([expr.exp, Call("ln", 0, expr.base)])
+        return _mul([expr, differentiate(inner, name)])
+    if isinstance(expr, Call):
+        return _mul([Call(expr.func, expr.order + 1, expr.arg), differentiate(expr.arg, name)])
+    if isinstance(expr, Sum):
+        return Sum(expr.index, differentiate(expr.body, name), expr.over)
+    raise ValueError(f"cannot differentiate {type(expr).__name__} by {name}")
+
+
+def _is_number(expr: Expr, value: int) -> bool:
+    return isinstance(expr, Num) and expr.value == value
+
+
+def _neg(expr: Expr) -> Expr:
+    if isinstance(expr, Num):
+        return Num(-expr.value)
+    return expr.arg if isinstance(expr, Neg) else Neg(expr)
+
+
+def _add(terms: list[Expr]) -> Expr:
+    terms = [t for t in terms if not _is_number(t, 0)]
+    if not terms:
+        return Num(Fraction(0))
+    return terms[0] if len(terms) == 1 else Add(tuple(terms))
+
+
+def _mul(factors: list[Expr]) -> Expr:
+    if any(_is_number(f, 0) for f in factors):
+        return Num(Fraction(0))
+    factors = [f for f in factors if not _is_number(f, 1)]
+    if not factors:
+        return Num(Fraction(1))
+    return factors[0] if len(factors) == 1 else Mul(tuple(factors))
+
+
+def canonical(expr: Expr) -> Expr:
+    """``expr`` with the terms of sums and the factors of products in a fixed order.
+
+    Two readings that differ only by commuting are equal after this (used to match the terms
+    of a sum written out with \\dots).
+    """
+    expr = map_children(expr, canonical)
+    if isinstance(expr, Mul):
+        flat: list[Expr] = []
+        for factor in expr.factors:
+            flat.extend(factor.factors if isinstance(factor, Mul) else (factor,))
+        return Mul(tuple(sorted(flat, key=repr)))
+    if isinstance(expr, Add):
+        return Add(tuple(sorted(expr.terms, key=repr)))
+    return expr

@@ -23,11 +23,23 @@ from __future__ import annotations
 import time
 
 from .check import Agreement, PartChecker, restates_question, unevaluated_derivatives
-from .errors import IndexMismatch
-from .expr import Call, Const, Deriv, Expr, Ref, Var, free_indices, name_latex, to_latex
+from .claims import Claim, claim_for
+from .errors import AnswerError, IndexMismatch
+from .expr import (
+    Call,
+    Const,
+    Deriv,
+    Expr,
+    Ref,
+    Var,
+    free_indices,
+    is_concrete,
+    name_latex,
+    to_latex,
+)
 from .problem import Part, Problem
-from .reader import Line, read_lines
-from .results import PartResult, Verdict
+from .reader import read_answer
+from .results import PartResult, Step, Verdict
 from .steps import check_steps
 from .tensor import EvaluationError
 
@@ -63,17 +75,23 @@ def _grade(problem: Problem, part: Part, latex: str | None) -> PartResult:
     text = latex or ""
     if not text.strip():
         return _result(part, Verdict.MISSING, "No answer was given for this part.", text)
-    lines = read_lines(text, part.vocabulary)
-    if lines[-1].error is not None:
-        error = lines[-1].error
-        if isinstance(error, IndexMismatch):
-            return _result(part, Verdict.INCORRECT, f"Wrong index: {error}", text)
+    try:
+        readings = read_answer(text, part.vocabulary)
+    except AnswerError as error:
         return _result(part, Verdict.INVALID, f"Could not read your answer: {error}.", text)
+    claim = claim_for(readings, problem, part)
+    if claim.error is not None:
+        if isinstance(claim.error, IndexMismatch):
+            return _result(part, Verdict.INCORRECT, f"Wrong index: {claim.error}", text)
+        return _result(part, Verdict.INVALID, f"Could not read your answer: {claim.error}.",
+                       text)
 
-    answer, note = _final_answer(lines, problem, part)
+    answer, note = claim.value, claim.note
     interpreted = to_latex(answer)
     checker = checker_for(problem, part)
     pending = unevaluated_derivatives(answer, problem)
+    units = sorted({to_latex(node) for node in answer.walk() if isinstance(node, Ref)
+                    and any(is_concrete(i) for i in node.indices)})
     if restates_question(answer, problem, part):
         result = _result(part, Verdict.INCORRECT,
                          "Circular: your answer restates the quantity the question asks for "
@@ -84,6 +102,12 @@ def _grade(problem: Problem, part: Part, latex: str | None) -> PartResult:
                          f"Your answer leaves the derivative {to_latex(pending[0])} unevaluated: "
                          "the question asks you to work it out.", text, interpreted,
                          flags=["unevaluated"])
+    elif units:
+        result = _result(part, Verdict.INCORRECT,
+                         f"Your answer names single units ({', '.join(units)}), but the "
+                         "question is about networks of any size: sum over every unit (for "
+                         "example with \\sum_k) instead of writing some terms out.", text,
+                         interpreted, flags=["units"])
     else:
         try:
             result = _verdict(part, checker, answer, text, interpreted, note)
@@ -92,14 +116,39 @@ def _grade(problem: Problem, part: Part, latex: str | None) -> PartResult:
             result = _result(part, Verdict.REVIEW, f"The grader cannot evaluate this reading "
                              f"({err}); a TA will review it.", text, interpreted,
                              flags=["unevaluable"])
-    result.steps = check_steps(part, checker, lines)
-    _deduct_for_steps(part, result)
+    if note and result.verdict is not Verdict.CORRECT and note not in result.feedback:
+        result.feedback = f"{result.feedback} {note}"
+    counted = _claim_steps(part, checker, claim, result)
+    _deduct_for_steps(part, result, counted)
     return result
 
 
-def _deduct_for_steps(part: Part, result: PartResult) -> None:
+def _claim_steps(part: Part, checker: PartChecker, claim: Claim, result: PartResult) -> int:
+    """Check the claim's derivation and every side claim; return the invalid steps that count.
+
+    A side claim that answers another part (two parts in one box) is checked and shown, but
+    its mistakes are that part's, so they do not count here.
+    """
+    steps = check_steps(part, checker, list(claim.reading.lines)) if claim.reading else []
+    counted = sum(step.status == "invalid" for step in steps)
+    for n, reading in enumerate(claim.side_claims):
+        side = check_steps(part, checker, list(reading.lines))
+        if not side:
+            continue
+        other = claim.other_parts.get(n)
+        label = f"answers part ({other})" if other else "a side claim"
+        first = side[0]
+        side[0] = Step(first.latex, first.status, "; ".join(filter(None, [label,
+                                                                           first.message])))
+        if other is None:
+            counted += sum(step.status == "invalid" for step in side)
+        steps += side
+    result.steps = steps
+    return counted
+
+
+def _deduct_for_steps(part: Part, result: PartResult, invalid: int) -> None:
     """Apply the spec's deduction per invalid step (none unless the spec sets one)."""
-    invalid = sum(step.status == "invalid" for step in result.steps)
     if not invalid or part.step_deduction <= 0 or result.score <= 0:
         return
     deduction = min(result.score, invalid * part.step_deduction)
@@ -134,15 +183,6 @@ def _mistake_result(part: Part, mistake, text: str, interpreted: str) -> PartRes
     verdict = Verdict.PARTIAL if mistake.credit > 0 else Verdict.INCORRECT
     return _result(part, verdict, mistake.feedback, text, interpreted, mistake.credit,
                    flags=["known-mistake"])
-
-
-def _final_answer(lines: list[Line], problem: Problem, part: Part) -> tuple[Expr, str]:
-    """The last right-hand side; but ``answer = \\frac{\\partial E}{\\partial w}`` reads back."""
-    last, first = lines[-1].expr, lines[0].expr
-    if len(lines) > 1 and first is not None and restates_question(last, problem, part) \
-            and not restates_question(first, problem, part):
-        return first, "Read the left-hand side as your answer (the right restates the question)."
-    return last, ""
 
 
 def _equal(checker: PartChecker, part: Part, answer: Expr, text: str, interpreted: str,

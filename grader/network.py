@@ -45,7 +45,18 @@ def _numeric_functions():
         "ln": [np.log, lambda x: 1 / x, lambda x: -1 / x ** 2, lambda x: 2 / x ** 3],
         "sin": [np.sin, np.cos, lambda x: -np.sin(x), lambda x: -np.cos(x)],
         "cos": [np.cos, lambda x: -np.sin(x), lambda x: -np.cos(x), np.sin],
+        "cosh": [np.cosh, np.sinh, np.cosh, np.sinh],
+        "sinh": [np.sinh, np.cosh, np.sinh, np.cosh],
+        "sech": _derivatives(lambda x: 1 / sympy.cosh(x)),
     }
+
+
+def _derivatives(formula, orders: int = 4):
+    """NumPy functions for ``formula`` and its first derivatives (from SymPy, not by hand)."""
+    x = sympy.Symbol("x")
+    expr = formula(x)
+    return [sympy.lambdify(x, sympy.diff(expr, x, n) if n else expr, "numpy")
+            for n in range(orders)]
 
 
 class Numeric(Backend):
@@ -83,6 +94,9 @@ class Symbolic(Backend):
         "ln": sympy.log(_x),
         "sin": sympy.sin(_x),
         "cos": sympy.cos(_x),
+        "cosh": sympy.cosh(_x),
+        "sinh": sympy.sinh(_x),
+        "sech": sympy.sech(_x),
     }
 
     def number(self, value: Fraction):

@@ -71,15 +71,18 @@ def _reading(job: Job) -> str:
 
     Reading is linear in the length-limited text, so it is safe here in the caller.
     """
+    from .claims import claim_for
     from .expr import to_latex
     from .problem import load_problem
-    from .reader import read_lines
+    from .reader import read_answer
 
     try:
-        last = read_lines(job.latex, load_problem(job.problem_path).part(job.part).vocabulary)[-1]
+        problem = load_problem(job.problem_path)
+        part = problem.part(job.part)
+        claim = claim_for(read_answer(job.latex, part.vocabulary), problem, part)
     except Exception:  # a reading is a courtesy here; the verdict is review either way
         return ""
-    return to_latex(last.expr) if last.expr is not None else ""
+    return to_latex(claim.value) if claim.value is not None else ""
 
 
 def _context():

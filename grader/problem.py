@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -322,9 +322,10 @@ class _SpecLoader:
                             f"must be one of {', '.join(FIXED_ACTIVATIONS)}", n)
         part_vocab = Vocabulary(ranges=vocab.ranges, quantities=vocab.quantities,
                                 functions=vocab.functions, variables=frozenset(variables),
-                                range_names=vocab.range_names)
+                                range_names=vocab.range_names, aliases=vocab.aliases)
         asks = self.get(raw, "asks", str, where, n)
         asks_expr = self.expression(asks, part_vocab, f"{where}asks", n)
+        part_vocab = replace(part_vocab, free=free_indices(asks_expr))
         reference = self.get(raw, "reference", str, where, n)
         reference_expr = self.expression(reference, part_vocab, f"{where}reference", n)
         if free_indices(asks_expr) != free_indices(reference_expr):

@@ -1,21 +1,30 @@
 """Give a parsed answer its meaning with a problem's vocabulary.
 
-``read(text, vocabulary)`` returns the chain of expressions the student wrote
-(``a = b = c`` gives three). The vocabulary says which names are functions (``g``, ``\\sigma``),
-which are indexed quantities and over which index ranges (``w`` is indexed by j and k), and which
-are scalar variables (``x``). With it:
+``read_answer(text, vocabulary)`` reads a whole answer box: it normalises the student's
+notation (``grader.notation``), cuts it into statements (``grader.layout``) and reads every
+side of every statement on its own, so one unreadable remark does not hide the rest.
+``read_expression`` reads one expression (a spec's reference, a step). The vocabulary says which
+names are functions (``g``, ``\\sigma``), which are indexed quantities and over which index
+ranges (``w`` is indexed by j and k), and which are scalar variables (``x``). With it:
 
 - ``\\sigma(x)`` is a call but ``c_k(1-c_k)`` is a product;
-- ``g'(h_k)``, ``g^{\\prime}(h_k)``, ``g\\prime(h_k)``, ``g′(h_k)`` are all the derivative of g;
+- ``g'(h_k)``, ``g^{\\prime}(h_k)``, ``g\\prime(h_k)``, ``g′(h_k)``, ``\\dot g(h_k)``,
+  ``g^{(1)}(h_k)``, ``{g}'(h_k)``, ``\\frac{\\partial g}{\\partial h_k}`` and
+  ``\\frac{dg}{dx}\\Big|_{x=h_k}`` are all the derivative of g at h_k;
 - ``\\sigma^2(x)`` and ``\\sigma(x)^2`` are the square of the call;
-- ``\\sum_k`` and ``\\frac{\\partial}{\\partial h_k}`` apply to the rest of the product;
-- ``\\frac{\\partial E}{\\partial w_{jk}}`` is a derivative through the network, never 0;
+- ``\\sum_k`` and ``\\frac{\\partial}{\\partial h_k}`` apply to the rest of the product; a sum
+  may use any dummy letter (``\\sum_{k'}``), and ``\\sum`` alone sums the one index that can be
+  meant; ``\\delta_1 w_{j1} + \\dots + \\delta_K w_{jK}`` is the sum over k;
+- ``\\frac{\\partial E}{\\partial w_{jk}}`` and ``\\partial E/\\partial w_{jk}`` are derivatives
+  through the network, never 0;
+- ``{{\\delta }_{k}}`` is \\delta_k and ``w_jk`` is w_{jk} (editor exports);
 - an unknown symbol, an index used where the quantity has another, a sum whose bounds are not
   the index's range: an error that names it and points at it.
 """
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -23,8 +32,31 @@ from fractions import Fraction
 from lark import Token, Tree
 
 from .errors import AnswerError, IndexMismatch
-from .expr import Add, Call, Const, Deriv, Div, Expr, Mul, Neg, Num, Pow, Ref, Sum, Var, name_latex
-from .syntax import parse, split_chain
+from .expr import (
+    Add,
+    Call,
+    Const,
+    Deriv,
+    Div,
+    Expr,
+    Mul,
+    Neg,
+    Num,
+    Pow,
+    Ref,
+    Sum,
+    Var,
+    canonical,
+    differentiate,
+    free_indices,
+    is_concrete,
+    map_children,
+    name_latex,
+    substitute,
+)
+from .layout import statements
+from .notation import Source, normalise
+from .syntax import MAX_ANSWER_CHARS, parse
 
 MAX_MAGNITUDE = 1e6  # numbers and constant powers beyond this are refused, not computed
 MAX_ORDER = 2        # g'' is the highest derivative written with primes
@@ -36,7 +68,9 @@ class Vocabulary:
 
     ``quantities`` maps a name to the index letters of its slots, in order (``w`` -> ``jk``);
     ``ranges`` maps each index letter to the letter of its size (``k`` -> ``K``) and
-    ``range_names`` says in words what an index runs over, for messages.
+    ``range_names`` says in words what an index runs over, for messages. ``aliases`` maps other
+    names a spec accepts to its own (``W`` -> ``w``); ``free`` holds the free indices of the
+    asked quantity (a ``\\sum`` without an index sums the one index not among them).
     """
 
     ranges: Mapping[str, str]
@@ -44,6 +78,8 @@ class Vocabulary:
     functions: frozenset[str]
     variables: frozenset[str] = frozenset()
     range_names: Mapping[str, str] = field(default_factory=dict)
+    aliases: Mapping[str, str] = field(default_factory=dict)
+    free: frozenset[str] = frozenset()
 
     def known_names(self) -> str:
         names = [name_latex(n) for n in sorted(self.quantities, key=str.lower)]
@@ -51,62 +87,118 @@ class Vocabulary:
         names += sorted(self.variables)
         return ", ".join(names)
 
+    def is_index(self, letter: str) -> bool:
+        return letter in self.ranges
+
 
 @dataclass
 class _Scope:
-    """Index letters bound by enclosing sums: letter -> index letter of its range (or None)."""
+    """What enclosing notation binds: sum letters (letter -> index letter of its range, or
+    None until first use) and the variables of evaluation bars (``\\big|_{x=h_k}``)."""
 
     bound: dict[str, str | None] = field(default_factory=dict)
+    dummies: frozenset[str] = frozenset()
+
+    def inner(self, **changes) -> _Scope:
+        scope = _Scope(dict(self.bound), self.dummies)
+        for key, value in changes.items():
+            setattr(scope, key, value)
+        return scope
 
 
-def read(text: str, vocabulary: Vocabulary, wide_operators: bool = False) -> list[Expr]:
-    """Read ``text`` into the chain of expressions it states (at least one).
+def read(text: str | Source, vocabulary: Vocabulary, wide_operators: bool = False) -> list[Expr]:
+    """Read ``text`` (any student notation) into the chain of expressions it states.
 
     ``wide_operators`` gives the other reading of a sloppy line: a derivative operator applies
     to everything after it, ``+`` terms included (``\\frac{\\partial}{\\partial f_k} \\sum_j b_j
     w_{jk} + f_k`` as the derivative of the whole sum), instead of the usual rest-of-product.
+    Errors point into the text as the student wrote it.
     """
-    tree = parse(text)
-    reader = _Reader(text, vocabulary, wide_operators)
-    return [reader.expr(child, _Scope()) for child in tree.children]
+    source = text if isinstance(text, Source) else normalise(text)
+    try:
+        tree = parse(source.text)
+        reader = _Reader(source.text, vocabulary, wide_operators)
+        return [reader.expr(child, _Scope()) for child in tree.children]
+    except AnswerError as err:
+        raise AnswerError(err.message, source.at(err.position), source.original) from None
+
+
+def read_source(source: Source, vocabulary: Vocabulary, wide_operators: bool = False) -> Expr:
+    """Read one side of a statement; errors point into the student's own text."""
+    chain = read(source, vocabulary, wide_operators)
+    if len(chain) != 1:
+        raise AnswerError("expected one expression, found an equation", None, source.original)
+    return chain[0]
+
+
+def read_expression(text: str, vocabulary: Vocabulary, wide_operators: bool = False) -> Expr:
+    """Read ``text`` that must be one expression, not an equation (any student notation)."""
+    return read_source(normalise(text), vocabulary, wide_operators)
 
 
 @dataclass(frozen=True)
 class Line:
-    """One side of an '=' in an answer: its text, where it starts, and its reading or error."""
+    """One side of a statement: its text, where it starts, and its reading or error."""
 
     latex: str
     offset: int
     expr: Expr | None = None
     error: AnswerError | IndexMismatch | None = None
+    source: Source | None = None
 
 
-def read_lines(text: str, vocabulary: Vocabulary) -> list[Line]:
-    """Read each side of a chain ``a = b = c`` on its own (see ``syntax.split_chain``).
+@dataclass(frozen=True)
+class Reading:
+    """A statement of an answer, read: its sides in order (see ``grader.layout``)."""
 
-    A line that cannot be read carries its error, with the position counted in ``text``.
+    lines: tuple[Line, ...]
+    latex: str
+    offset: int
+    side_claim: bool = False
+    relation: str = ""
+
+    @property
+    def is_equation(self) -> bool:
+        return len(self.lines) > 1 and not self.relation
+
+
+def read_answer(text: str, vocabulary: Vocabulary) -> list[Reading]:
+    """Every statement of an answer box with every side read (errors kept, not raised).
+
+    An empty answer, or one that is too long, raises ``AnswerError``.
     """
-    lines = []
-    for piece, offset in split_chain(text):
-        try:
-            if not piece.strip():
-                raise AnswerError("nothing on this side of '='", offset, text)
-            lines.append(Line(piece, offset, read_expression(piece, vocabulary)))
-        except AnswerError as err:
-            position = None if err.position is None else err.position + (
-                0 if err.text == text else offset)
-            lines.append(Line(piece, offset, error=AnswerError(err.message, position, text)))
-        except IndexMismatch as err:
-            lines.append(Line(piece, offset, error=err))
-    return lines
+    if not text.strip():
+        raise AnswerError("the answer is empty")
+    if len(text) > MAX_ANSWER_CHARS:
+        raise AnswerError(
+            f"the answer is too long ({len(text)} characters; the limit is {MAX_ANSWER_CHARS})")
+    source = normalise(text)
+    found = []
+    for statement in statements(source):
+        lines = []
+        for side in statement.sides:
+            lines.append(_read_line(side, vocabulary, text))
+        whole = statement.whole or source
+        start = whole.at(0) or 0
+        found.append(Reading(tuple(lines), text[start:whole.at(len(whole.text))].strip(), start,
+                             statement.side_claim, statement.relation))
+    if not found:
+        raise AnswerError("the answer has no mathematics in it")
+    return found
 
 
-def read_expression(text: str, vocabulary: Vocabulary, wide_operators: bool = False) -> Expr:
-    """Read ``text`` that must be one expression, not a chain."""
-    chain = read(text, vocabulary, wide_operators)
-    if len(chain) != 1:
-        raise AnswerError("expected one expression, found an equation", None, text)
-    return chain[0]
+def _read_line(side: Source, vocabulary: Vocabulary, text: str) -> Line:
+    start, end = side.at(0) or 0, side.at(len(side.text)) or 0
+    latex = text[start:end].strip()
+    offset = start + (len(text[start:end]) - len(text[start:end].lstrip()))
+    try:
+        if not side.text.strip():
+            raise AnswerError("nothing on this side of '='", start, text)
+        return Line(latex, offset, read_source(side, vocabulary), source=side)
+    except AnswerError as err:
+        return Line(latex, offset, error=err, source=side)
+    except IndexMismatch as err:
+        return Line(latex, offset, error=err, source=side)
 
 
 def _pos(node) -> int | None:
@@ -138,6 +230,8 @@ class _Reader:
                 continue
             signed.append((negate, child))
             negate = False
+        if any(_is_dots(term) for _, term in signed):
+            return self.written_out_sum(signed, scope, tree)
         terms: list[Expr] = []
         for n, (negative, child) in enumerate(signed):
             tail = signed[n + 1:] if self.wide and self._has_operator(child) else []
@@ -148,7 +242,7 @@ class _Reader:
         return terms[0] if len(terms) == 1 else Add(tuple(terms))
 
     def _has_operator(self, term: Tree) -> bool:
-        """Whether a term's product holds a derivative operator such as \frac{d}{dx}."""
+        """Whether a term's product holds a derivative operator such as \\frac{d}{dx}."""
         product = term.children[-1]
         return any(child.data == "factor" and child.children[0].data == "frac"
                    and self.derivative_operator(child.children[0], child.children[1:])
@@ -170,7 +264,7 @@ class _Reader:
             if child.data == "mulop":
                 op = "/" if child.children[0].type == "DIV" else "*"
             else:
-                items.append((op, child))
+                items.append((op, _unwrapped(child)))
                 op = None
         return self.items(items, scope, tree, tail)
 
@@ -179,8 +273,12 @@ class _Reader:
         """Multiply factors left to right; an operator (sum, d/dx) takes all that follows.
 
         ``tail`` holds the signed terms after this one when a derivative operator here is
-        read wide (see ``read``): they join the operator's body.
+        read wide (see ``read``): they join the operator's body. An evaluation bar
+        (``g'(x)\\Big|_{x=h_k}``) applies to the factors before it.
         """
+        bar = next((n for n, (_, f) in enumerate(items) if _scripts(f, "evalbar")), None)
+        if bar is not None:
+            return self.evaluated(items, bar, scope, where, tail)
         out: list[tuple[str | None, Expr]] = []
         i = 0
         while i < len(items):
@@ -190,7 +288,15 @@ class _Reader:
             if kind == "sum_op":
                 out.append((op, self.sum(primary, scripts, items[i + 1:], scope)))
                 break
-            operator = self.derivative_operator(primary, scripts) if kind == "frac" else None
+            slashed = self.slash_derivative(items, i, scope)
+            if slashed is not None:
+                value, used = slashed
+                out.append((op, value))
+                i += used
+                continue
+            operator = self.derivative_operator(primary, scripts) if kind in ("frac",
+                                                                               "partial") \
+                else None
             if operator is not None:
                 rest = items[i + 1:]
                 if not rest:
@@ -200,12 +306,19 @@ class _Reader:
                     more = [self.term(t, scope) for _, t in tail]
                     body = Add((body, *(Neg(m) if negative else m
                                         for (negative, _), m in zip(tail, more))))
-                out.append((op, Deriv(body, self.wrt(operator[1], scope), operator[0])))
+                out.append((op, self.derivative(body, self.wrt(operator[1], scope),
+                                                operator[0], scope)))
                 break
             name = self.name_of(primary)
-            if kind == "func" or (name is not None and name in self.vocab.functions):
+            if kind == "func" or (name is not None and self.is_function(name, scope)):
                 call, used = self.call(items, i, scope)
                 out.append((op, call))
+                i += used
+                continue
+            joined = self.joined_subscript(items, i, scope)
+            if joined is not None:
+                value, used = joined
+                out.append((op, value))
                 i += used
                 continue
             out.append((op, self.factor(factor, scope)))
@@ -216,6 +329,72 @@ class _Reader:
         for op, factor in out[1:]:
             value = Div(value, factor) if op == "/" else _times(value, factor)
         return value
+
+    def is_function(self, name: str, scope: _Scope) -> bool:
+        name = self.vocab.aliases.get(name, name)
+        return name in self.vocab.functions and name not in scope.dummies
+
+    # ------------------------------------------------------------------ evaluation bars
+    def evaluated(self, items, bar: int, scope: _Scope, where, tail) -> Expr:
+        """``X\\Big|_{x=h_k}`` and ``\\left. X \\right|_{h_k}``: X with x set to h_k."""
+        op, factor = items[bar]
+        script = _scripts(factor, "evalbar")[0]
+        kept = [s for s in factor.children[1:] if s is not script]
+        before = items[:bar] + [(op, Tree("factor", [factor.children[0], *kept]))]
+        variable, value_tree = self.bar_variable(script, before)
+        inner = scope.inner(dummies=scope.dummies | {variable})
+        body = self.items(before, inner, where)
+        value = self.expr(value_tree, scope)
+        if isinstance(value, Ref) and value.name == variable:
+            # \frac{\partial E}{\partial h}\big|_{h=h_k}: the derivative by h_k itself
+            result = _rebound(body, variable, value)
+        else:
+            body = _explicit_derivatives(body, variable, self, script)
+            result = substitute(body, {variable: value})
+        if any(isinstance(node, Var) and node.name == variable for node in result.walk()):
+            raise self.error(f"{variable} is left in the expression after the bar", script)
+        rest = items[bar + 1:]
+        if rest:
+            after = self.items([(None, rest[0][1])] + rest[1:], scope, where, tail)
+            return Div(result, after) if rest[0][0] == "/" else _times(result, after)
+        return result
+
+    def bar_variable(self, script: Tree, before) -> tuple[str, Tree]:
+        """The variable and the value tree of a bar's subscript: ``x=h_k``, or just ``h_k``."""
+        arg = script.children[2]
+        if isinstance(arg, Tree) and arg.data == "braced":
+            items = arg.children[1].children
+            if len(items) != 1:
+                raise self.error("evaluate at one point, as in \\Big|_{x=h_k}", arg)
+            item = items[0]
+            if len(item.children) == 2:
+                tokens = _flat_tokens(item.children[0])
+                if len(tokens) != 1 or tokens[0].type not in ("LETTER", "GREEK"):
+                    raise self.error("the bar's variable must be one letter, as in "
+                                     "\\Big|_{x=h_k}", item)
+                return str(tokens[0]), item.children[1]
+            value = item.children[0]
+        else:
+            token = arg if isinstance(arg, Token) else arg.children[0]
+            value = Tree("expr", [Tree("term", [Tree("product", [Tree("factor", [Tree(
+                "letter" if token.type == "LETTER" else "number", [token])])])])])
+        unknown = self.unknown_letters(before)
+        if len(unknown) != 1:
+            raise self.error("write the variable the bar sets, as in \\Big|_{x=h_k}", script)
+        return unknown[0], value
+
+    def unknown_letters(self, items) -> list[str]:
+        """Letters in these factors that name nothing here (a bar's variable): ``x`` in dg/dx."""
+        found = []
+        for _, factor in items:
+            for token in _flat_tokens(factor):
+                name = str(token)
+                if token.type in ("LETTER", "GREEK") and name not in found \
+                        and name not in self.vocab.quantities and name not in self.vocab.functions \
+                        and name not in self.vocab.variables and name not in self.vocab.ranges \
+                        and name not in ("e", "d", "pi"):
+                    found.append(name)
+        return found
 
     # ------------------------------------------------------------------ factors
     def name_of(self, primary: Tree) -> str | None:
@@ -245,8 +424,16 @@ class _Reader:
             if sub:
                 raise self.error("a fraction cannot have a subscript", sub[0])
             base = self.frac(primary, scope)
+        elif kind == "sqrt":
+            base = _power(self.arg(primary.children[1], scope), Num(Fraction(1, 2)), self,
+                          primary)
         elif kind == "partial":
             raise self.error("\\partial outside a \\frac{\\partial ...}{\\partial ...}", primary)
+        elif kind == "dots":
+            raise self.error("\\dots only stands between the terms of a sum written out, as in "
+                             "\\delta_1 w_{j1} + \\dots + \\delta_K w_{jK}", primary)
+        elif kind == "sum_op":
+            raise self.error("\\sum with nothing after it to add up", primary)
         else:
             base = self.symbol(primary, sub[0] if sub else None, scope)
         if sup:
@@ -257,6 +444,8 @@ class _Reader:
     def superscript_value(self, script: Tree, scope: _Scope) -> Expr:
         arg = script.children[1]
         if isinstance(arg, Tree) and arg.data == "primes":
+            raise self.error("a prime only follows a function name, as in g'(h_k)", arg)
+        if isinstance(arg, Token) and arg.type == "PRIME":
             raise self.error("a prime only follows a function name, as in g'(h_k)", arg)
         return self.arg(arg, scope)
 
@@ -270,25 +459,34 @@ class _Reader:
         token = arg.children[0] if isinstance(arg, Tree) else arg
         if token.type == "NUMBER":
             return Num(Fraction(str(token)))
+        if token.type == "PRIME":
+            raise self.error("a prime only follows a function name, as in g'(h_k)", token)
         fake = Tree("letter" if token.type == "LETTER" else "greek", [token])
         return self.symbol(fake, None, scope)
 
-    def symbol(self, primary: Tree, sub: Tree | None, scope: _Scope) -> Expr:
+    def symbol(self, primary: Tree, sub: Tree | None, scope: _Scope,
+               letters: list[tuple[str, Token]] | None = None) -> Expr:
         token = primary.children[0]
-        name = str(token)
+        written = str(token)
         vocab = self.vocab
+        if written in scope.dummies and sub is None and letters is None:
+            return Var(written)
+        name = vocab.aliases.get(written, written)
         if name in vocab.quantities:
             slots = vocab.quantities[name]
             if not slots:
                 if sub is not None:
-                    raise self.error(f"{name_latex(name)} has no index", sub)
+                    raise self.error(f"{name_latex(written)} has no index", sub)
                 return Ref(name)
-            if sub is None:
+            if sub is None and letters is None:
                 if name == "e":
                     return Const("e")
-                shown = name_latex(name) + "_{" + "".join(slots) + "}"
-                raise self.error(f"{name_latex(name)} needs its index, as in {shown}", primary)
-            return Ref(name, self.indices(name, slots, sub, scope))
+                shown = name_latex(written) + "_{" + "".join(slots) + "}"
+                raise self.error(f"{name_latex(written)} needs its index, as in {shown}",
+                                 primary)
+            if letters is None:
+                letters = self.index_letters(sub.children[1], scope)
+            return Ref(name, self.indices(written, name, slots, letters, sub or primary, scope))
         if sub is not None:
             if name in vocab.variables or name in ("e", "pi") or name in vocab.ranges \
                     or name in scope.bound:
@@ -296,6 +494,9 @@ class _Reader:
             raise self.error(self.unknown(name, token), primary)  # y_k: y is what is wrong
         if name in vocab.variables:
             return Var(name)
+        if name in vocab.functions:
+            raise self.error(f"{name_latex(written)} is a function: apply it to its argument, "
+                             f"as in {name_latex(written)}(x)", primary)
         if name == "e":
             return Const("e")
         if name == "pi":
@@ -312,52 +513,74 @@ class _Reader:
             start -= 1
         run = self.text[start:token.start_pos + 8]
         if start == 0 or self.text[start - 1] != "\\":
-            for word in ("sigma", "delta", "psi", "exp", "frac", "sum", "partial", "cdot", "ln"):
+            for word in ("sigma", "delta", "psi", "exp", "frac", "sum", "partial", "cdot", "ln",
+                         "tanh", "cosh", "sinh", "log"):
                 if run.startswith(word):
                     hint = f" (did you mean \\{word}?)"
                     break
+        if not hint:
+            known = [*self.vocab.quantities, *self.vocab.functions, *self.vocab.variables]
+            same = [k for k in known if k.lower() == name.lower()]
+            close = same or difflib.get_close_matches(name, [k for k in known if len(k) > 1],
+                                                       n=1, cutoff=0.75)
+            if close:
+                hint = f" (did you mean {name_latex(close[0])}?)"
         return (f"unknown symbol '{shown}'{hint}: this problem knows "
                 f"{self.vocab.known_names()}")
 
-    def indices(self, name: str, slots: tuple[str, ...], sub: Tree, scope: _Scope):
-        letters = self.index_letters(sub.children[1])
-        shown = name_latex(name)
+    def indices(self, written: str, name: str, slots: tuple[str, ...],
+                letters: list[tuple[str, Token]], where, scope: _Scope):
+        shown = name_latex(written)
         if len(letters) != len(slots):
             want = "".join(slots)
             raise self.error(
                 f"{shown} takes {len(slots)} index{'es' if len(slots) > 1 else ''}"
-                f" (as in {shown}_{{{want}}}), found {len(letters)}", sub)
+                f" (as in {shown}_{{{want}}}), found {len(letters)}", where)
+        sizes = self.vocab.ranges
         for place, ((letter, token), slot) in enumerate(zip(letters, slots)):
+            which = "the index" if len(slots) == 1 else \
+                f"the {('first', 'second', 'third', 'fourth')[min(place, 3)]} index"
+            runs = self.vocab.range_names.get(slot, f"{slot} = 1..{sizes[slot]}")
+            written_as = f"{shown}_{{{''.join(index for index, _ in letters)}}}"
+            if is_concrete(letter):  # w_{j1}, \delta_K: one unit
+                if letter.isdigit():
+                    if int(letter) < 1:
+                        raise self.error("units are counted from 1", token)
+                    continue
+                if letter in sizes.values():
+                    if letter != sizes[slot]:
+                        raise IndexMismatch(f"{written_as}: {which} of {shown} runs over "
+                                            f"{runs}, but you wrote {letter} there")
+                    continue
+                raise self.error(f"'{letter}' is not an index of this problem; its indices are "
+                                 + ", ".join(sorted(sizes)), token)
             if letter in scope.bound:
                 have = scope.bound[letter]
                 if have is None:
                     scope.bound[letter] = slot
                     continue
-            elif letter in self.vocab.ranges:
+            elif letter in sizes:
                 have = letter
             else:
                 raise self.error(
                     f"'{letter}' is not an index of this problem; its indices are "
-                    + ", ".join(sorted(self.vocab.ranges)), token)
-            if self.vocab.ranges[have] != self.vocab.ranges[slot]:
-                runs = self.vocab.range_names.get(slot, f"{slot} = 1..{self.vocab.ranges[slot]}")
-                which = "the index" if len(slots) == 1 else \
-                    f"the {('first', 'second', 'third', 'fourth')[min(place, 3)]} index"
-                written = f"{shown}_{{{''.join(index for index, _ in letters)}}}"
+                    + ", ".join(sorted(sizes)), token)
+            if sizes[have] != sizes[slot]:
                 if letter in scope.bound and have != letter:  # \sum_{k=1}^{J} \delta_k
                     raise IndexMismatch(
-                        f"{written}: {which} of {shown} runs over {runs}, but the sum over "
-                        f"{letter} runs up to {self.vocab.ranges[have]}")
+                        f"{written_as}: {which} of {shown} runs over {runs}, but the sum over "
+                        f"{letter} runs up to {sizes[have]}")
                 raise IndexMismatch(
-                    f"{written}: {which} of {shown} runs over {runs}, but you wrote {letter} "
+                    f"{written_as}: {which} of {shown} runs over {runs}, but you wrote {letter} "
                     "there")
         return tuple(letter for letter, _ in letters)
 
-    def index_letters(self, arg) -> list[tuple[str, Token]]:
-        """Index letters of a subscript: ``k``, ``{jk}``, ``{j,k}``."""
+    def index_letters(self, arg, scope: _Scope) -> list[tuple[str, Token]]:
+        """Index letters of a subscript: ``k``, ``{jk}``, ``{j,k}``, ``{jk'}``, ``{j1}``."""
         if isinstance(arg, Token) or (isinstance(arg, Tree) and arg.data != "braced"):
             token = arg if isinstance(arg, Token) else arg.children[0]
-            if token.type != "LETTER":
+            if token.type not in ("LETTER", "NUMBER") or (token.type == "NUMBER"
+                                                          and not str(token).isdigit()):
                 raise self.error("an index must be a letter such as j or k", token)
             return [(str(token), token)]
         letters: list[tuple[str, Token]] = []
@@ -365,43 +588,96 @@ class _Reader:
             if len(item.children) != 1:
                 raise self.error("an index must be a letter such as j or k", item)
             for token in _flat_tokens(item):
+                if token.type == "PRIME" and letters and not is_concrete(letters[-1][0]):
+                    letters[-1] = (letters[-1][0] + "'", letters[-1][1])
+                    continue
+                if token.type == "NUMBER" and str(token).isdigit():
+                    letters.extend((digit, token) for digit in str(token))
+                    continue
                 if token.type != "LETTER":
                     raise self.error("an index must be a letter such as j or k", token)
                 letters.append((str(token), token))
         return letters
+
+    def joined_subscript(self, items, i: int, scope: _Scope) -> tuple[Expr, int] | None:
+        """``w_jk``: LaTeX reads w_j times k; a quantity with two slots means w_{jk}."""
+        _, factor = items[i]
+        primary, scripts = factor.children[0], factor.children[1:]
+        name = self.vocab.aliases.get(self.name_of(primary) or "", self.name_of(primary))
+        if name not in self.vocab.quantities or len(scripts) != 1 \
+                or scripts[0].data != "subscript":
+            return None
+        arg = scripts[0].children[1]
+        if isinstance(arg, Tree) and arg.data == "arg":
+            arg = arg.children[0]
+        slots = self.vocab.quantities[name]
+        if not isinstance(arg, Token) or arg.type != "LETTER" or len(slots) < 2:
+            return None
+        letters = [(str(arg), arg)]
+        end = arg.end_pos
+        used = 1
+        while len(letters) < len(slots) and i + used < len(items):
+            op, following = items[i + used]
+            token = following.children[0].children[0] if following.children[0].children \
+                else None
+            if op is not None or len(following.children) != 1 or not isinstance(token, Token) \
+                    or token.type != "LETTER" or token.start_pos != end:
+                break
+            letter = str(token)
+            if letter not in self.vocab.ranges and letter not in scope.bound:
+                break
+            letters.append((letter, token))
+            end = token.end_pos
+            used += 1
+        if len(letters) != len(slots):
+            return None
+        return self.symbol(primary, scripts[0], scope, letters), used
 
     # ------------------------------------------------------------------ calls
     def call(self, items, i: int, scope: _Scope) -> tuple[Expr, int]:
         """A function applied to the group after it: ``g'(h_k)``, ``\\sigma^2(x)``, ``\\exp x``."""
         _, factor = items[i]
         primary, scripts = factor.children[0], factor.children[1:]
-        name = str(primary.children[0])
+        written = str(primary.children[0])
+        name = self.vocab.aliases.get(written, written)
         order, power = 0, None
         for script in scripts:
             if script.data == "prime":
                 order += 1
             elif script.data == "superscript":
                 arg = script.children[1]
+                derivative = _derivative_order(arg)
                 if isinstance(arg, Tree) and arg.data == "primes":
                     order += len(arg.children) - 2
+                elif isinstance(arg, Token) and arg.type == "PRIME":
+                    order += 1
                 elif isinstance(arg, Tree) and arg.children and getattr(
                         arg.children[0], "type", "") == "PRIME":
                     order += 1
+                elif derivative is not None:  # g^{(1)}: the first derivative
+                    order += derivative
                 else:
                     power = self.superscript_value(script, scope)
             else:
-                raise self.error(f"{name_latex(name)} does not take a subscript", script)
+                raise self.error(f"{name_latex(written)} does not take a subscript", script)
         if order > MAX_ORDER:
             raise self.error(f"derivatives beyond order {MAX_ORDER} are not supported", primary)
         if i + 1 >= len(items):
-            raise self.error(f"{name_latex(name)} needs an argument, as in "
-                             f"{name_latex(name)}(x)", primary)
+            raise self.error(f"{name_latex(written)} needs an argument, as in "
+                             f"{name_latex(written)}(x)", primary)
         op, following = items[i + 1]
         target = following.children[0]
         if op is not None or (target.data != "group" and primary.data != "func"):
-            raise self.error(f"{name_latex(name)} must be applied with brackets, as in "
-                             f"{name_latex(name)}(x)", primary)
+            raise self.error(f"{name_latex(written)} must be applied with brackets, as in "
+                             f"{name_latex(written)}(x)", primary)
         if target.data != "group":  # \ln c_k, \exp x: the next factor, scripts and all
+            following_name = self.name_of(target)
+            if target.data == "func" or (following_name is not None
+                                         and self.is_function(following_name, scope)):
+                inner, used = self.call(items, i + 1, scope)  # \log\sigma(x)
+                value = Call(name, order, inner)
+                return (_power(value, power, self, factor) if power is not None
+                        else value), used + 1
             value = Call(name, order, self.factor(following, scope))
             return (_power(value, power, self, factor) if power is not None else value), 2
         value = Call(name, order, self.factor(Tree("factor", [target]), scope))
@@ -419,8 +695,13 @@ class _Reader:
         derivative = self.derivative_parts(num, den)
         if derivative is not None:
             partial, of_items, wrt_tree = derivative
+            wrt = self.wrt(wrt_tree, scope)
+            function = self.bare_function(of_items, scope)
+            if function is not None:  # \frac{\partial g}{\partial h_k}: g' at h_k
+                name, order = function
+                return Call(name, order + 1, wrt)
             of = self.items(of_items, scope, num)
-            return Deriv(of, self.wrt(wrt_tree, scope), partial)
+            return self.derivative(of, wrt, partial, scope)
         numerator, denominator = self.arg(num, scope), self.arg(den, scope)
         if isinstance(numerator, Num) and isinstance(denominator, Num):
             if denominator.value == 0:
@@ -428,8 +709,33 @@ class _Reader:
             return Num(numerator.value / denominator.value)
         return Div(numerator, denominator)
 
+    def bare_function(self, of_items, scope: _Scope) -> tuple[str, int] | None:
+        """``g`` (or ``g'``) written without its argument in a derivative's numerator."""
+        if len(of_items) != 1:
+            return None
+        primary, scripts = of_items[0][1].children[0], of_items[0][1].children[1:]
+        name = self.name_of(primary)
+        if name is None or not (primary.data == "func" or self.is_function(name, scope)):
+            return None
+        if any(s.data != "prime" for s in scripts):
+            return None
+        return self.vocab.aliases.get(name, name), len(scripts)
+
+    def derivative(self, of: Expr, wrt: Ref | Var, partial: bool, scope: _Scope) -> Expr:
+        """A derivative as written (one by a bar's variable is worked out at the bar)."""
+        return Deriv(of, wrt, partial)
+
     def derivative_operator(self, primary: Tree, scripts) -> tuple[bool, Tree] | None:
-        """``\\frac{\\partial}{\\partial h_k}`` or ``\\frac{d}{dx}``: (partial?, wrt factor)."""
+        """``\\frac{\\partial}{\\partial h_k}``, ``\\frac{d}{dx}`` or ``\\partial_x``."""
+        if primary.data == "partial":  # \partial_x f
+            if len(scripts) != 1 or scripts[0].data != "subscript":
+                return None
+            arg = scripts[0].children[1]
+            if isinstance(arg, Token):
+                kind = {"LETTER": "letter", "GREEK": "greek"}.get(arg.type)
+                return (True, Tree("factor", [Tree(kind, [arg])])) if kind else None
+            found = _product_factors(arg)
+            return (True, found[0][1]) if found is not None and len(found) == 1 else None
         if scripts:
             return None
         _, num, den = primary.children
@@ -460,6 +766,27 @@ class _Reader:
             return "d"
         return None
 
+    def slash_derivative(self, items, i: int, scope: _Scope) -> tuple[Expr, int] | None:
+        """``\\partial E/\\partial w_{jk}`` (and ``dE/dw_{jk}``): a derivative written inline."""
+        if self._differential(items[i][1]) is None:
+            return None
+        marker = self._differential(items[i][1])
+        for j in range(i + 1, len(items) - 1):
+            op, factor = items[j]
+            if op == "/" and self._differential(factor) == marker:
+                if j == i + 1 or items[j + 1][0] is not None:
+                    return None
+                of_items = items[i + 1:j]
+                wrt = self.wrt(items[j + 1][1], scope)
+                function = self.bare_function(of_items, scope)
+                if function is not None:
+                    return Call(function[0], function[1] + 1, wrt), j + 2 - i
+                of = self.items([(None, of_items[0][1])] + of_items[1:], scope, items[i][1])
+                return self.derivative(of, wrt, marker == "partial", scope), j + 2 - i
+            if op is not None:
+                return None
+        return None
+
     def wrt(self, factor: Tree, scope: _Scope) -> Ref | Var:
         value = self.factor(factor, scope)
         if not isinstance(value, (Ref, Var)):
@@ -470,8 +797,12 @@ class _Reader:
     def sum(self, primary: Tree, scripts, rest, scope: _Scope) -> Expr:
         sub = [s for s in scripts if s.data == "subscript"]
         sup = [s for s in scripts if s.data == "superscript"]
+        if not rest:
+            raise self.error("\\sum with nothing after it to add up", primary)
         if not sub:
-            raise self.error("\\sum needs its index, as in \\sum_k", primary)
+            if sup:
+                raise self.error("\\sum needs its index, as in \\sum_{k=1}^{K}", primary)
+            return self.sum_without_index(primary, rest, scope)
         arg = sub[0].children[1]
         lower = None
         if isinstance(arg, Tree) and arg.data == "braced":
@@ -484,9 +815,11 @@ class _Reader:
                 lower = item.children[1]
         else:
             letters = [arg if isinstance(arg, Token) else arg.children[0]]
-        if len(letters) != 1 or letters[0].type != "LETTER":
+        primes = len(letters) - 1
+        if not letters or letters[0].type != "LETTER" or any(t.type != "PRIME"
+                                                             for t in letters[1:]):
             raise self.error("the index of a sum must be one letter, as in \\sum_k", sub[0])
-        letter = str(letters[0])
+        letter = str(letters[0]) + "'" * primes
         if letter not in self.vocab.ranges and letter in self.vocab.quantities:
             raise self.error(f"'{letter}' is a quantity, not an index", letters[0])
         sizes = self.vocab.ranges
@@ -504,9 +837,7 @@ class _Reader:
                     sorted(set(sizes.values()))) + ")"
                 raise self.error(f"the sum over {letter} must run up to {want}", upper)
             over = named[0]
-        if not rest:
-            raise self.error("\\sum with nothing after it to add up", primary)
-        inner = _Scope(dict(scope.bound))
+        inner = scope.inner()
         inner.bound[letter] = over
         body = self.items([(None, rest[0][1])] + rest[1:], inner, primary)
         over = inner.bound[letter]
@@ -516,6 +847,64 @@ class _Reader:
                                  primary)
             over = letter
         return Sum(letter, body, over)
+
+    def sum_without_index(self, primary: Tree, rest, scope: _Scope) -> Expr:
+        """``\\sum w_{jk}\\delta_k``: the one index that can be meant (not the answer's own)."""
+        body = self.items([(None, rest[0][1])] + rest[1:], scope, primary)
+        candidates = sorted(free_indices(body) - self.vocab.free - set(scope.bound))
+        if len(candidates) != 1:
+            which = f" (which of {', '.join(candidates)}?)" if candidates else ""
+            raise self.error(f"\\sum needs its index, as in \\sum_k{which}", primary)
+        return Sum(candidates[0], body, candidates[0])
+
+    # ------------------------------------------------------------------ \dots
+    def written_out_sum(self, signed, scope: _Scope, where) -> Expr:
+        """``\\delta_1 w_{j1} + \\dots + \\delta_K w_{jK}``: the sum over k, when the terms
+        before the dots are the first ones of the pattern the last term shows."""
+        dots = [n for n, (_, term) in enumerate(signed) if _is_dots(term)]
+        if len(dots) != 1:
+            raise self.error("write one \\dots in a sum written out", where)
+        d = dots[0]
+        if d == 0 or d == len(signed) - 1:
+            raise self.error("\\dots needs terms on both sides, as in "
+                             "\\delta_1 w_{j1} + \\dots + \\delta_K w_{jK}", where)
+        read = [None if n == d else self.term(term, scope) for n, (_, term) in enumerate(signed)]
+        last_negative, last = signed[d + 1][0], read[d + 1]
+        sizes = set(self.vocab.ranges.values())
+        ends = {i for node in last.walk() if isinstance(node, Ref) for i in node.indices
+                if i in sizes}
+        if len(ends) != 1:
+            lower = sorted({i for node in last.walk() if isinstance(node, Ref)
+                            for i in node.indices if not is_concrete(i)})
+            raise IndexMismatch(
+                "a sum written out with \\dots must end at the last unit (such as "
+                "\\delta_K w_{jK}); its last term has "
+                + (f"{', '.join(lower)} there instead" if lower else "no last unit"))
+        size = ends.pop()
+        letter = next(i for i, s in self.vocab.ranges.items() if s == size)
+        taken = free_indices(last) | set(scope.bound)
+        dummy = letter
+        while dummy in taken:
+            dummy += "'"
+        pattern = _concrete_to(last, size, dummy)
+        matched = None  # the run just before the dots: the pattern at 1, 2, ... in order
+        for first in range(d):
+            if all(signed[first + u - 1][0] == last_negative
+                   and canonical(_concrete_to(pattern, dummy, str(u)))
+                   == canonical(read[first + u - 1]) for u in range(1, d - first + 1)):
+                matched = first
+                break
+        if matched is None:
+            raise self.error("the terms before \\dots must be the first terms of the sum, "
+                             "as in \\delta_1 w_{j1} + \\delta_2 w_{j2} + \\dots + "
+                             "\\delta_K w_{jK}", where)
+        total: Expr = Sum(dummy, pattern, letter)
+        if last_negative:
+            total = Neg(total)
+        terms = [Neg(t) if signed[n][0] else t for n, t in enumerate(read[:matched])]
+        terms.append(total)
+        terms += [Neg(t) if signed[n][0] else t for n, t in enumerate(read) if n > d + 1]
+        return terms[0] if len(terms) == 1 else Add(tuple(terms))
 
 
 def _times(left: Expr, right: Expr) -> Expr:
@@ -582,3 +971,75 @@ def _flat_tokens(node) -> list[Token]:
     for child in node.children:
         out.extend(_flat_tokens(child))
     return out
+
+
+def _scripts(factor: Tree, kind: str) -> list[Tree]:
+    return [s for s in factor.children[1:] if isinstance(s, Tree) and s.data == kind]
+
+
+def _is_dots(term: Tree) -> bool:
+    product = term.children[-1]
+    return len(product.children) == 1 and product.children[0].children[0].data == "dots" \
+        and len(term.children) == 1
+
+
+def _unwrapped(factor: Tree) -> Tree:
+    """``{g}'`` and ``{{\\delta }_{k}}``: braces around one symbol are only grouping."""
+    primary = factor.children[0]
+    while primary.data == "group" and primary.children[0].type == "LBRACE":
+        expr = primary.children[1]
+        if len(expr.children) != 1 or len(expr.children[0].children) != 1:
+            break
+        product = expr.children[0].children[0]
+        if len(product.children) != 1:
+            break
+        inner = product.children[0]
+        if inner.children[0].data not in ("letter", "greek", "func", "group") \
+                or (inner.children[0].data == "group" and len(inner.children) > 1):
+            break
+        factor = Tree("factor", [inner.children[0], *inner.children[1:], *factor.children[1:]])
+        primary = factor.children[0]
+    return factor
+
+
+def _derivative_order(arg) -> int | None:
+    """``(1)`` in ``g^{(1)}``: a derivative's order in brackets, else None."""
+    if not (isinstance(arg, Tree) and arg.data == "braced"):
+        return None
+    items = arg.children[1].children
+    if len(items) != 1 or len(items[0].children) != 1:
+        return None
+    tokens = _flat_tokens(items[0].children[0])
+    if len(tokens) == 3 and tokens[0].type == "LPAR" and tokens[2].type == "RPAR" \
+            and tokens[1].type == "NUMBER" and str(tokens[1]).isdigit():
+        return int(str(tokens[1]))
+    return None
+
+
+def _concrete_to(expr: Expr, old: str, new: str) -> Expr:
+    """``expr`` with the index ``old`` written ``new`` in every quantity (sums left alone)."""
+    if isinstance(expr, Ref):
+        return Ref(expr.name, tuple(new if i == old else i for i in expr.indices))
+    return map_children(expr, lambda child: _concrete_to(child, old, new))
+
+
+def _explicit_derivatives(expr: Expr, variable: str, reader: _Reader, where) -> Expr:
+    """Work out derivatives by a bar's variable, so the value can be put in for it."""
+    if isinstance(expr, Deriv) and isinstance(expr.wrt, Var) and expr.wrt.name == variable:
+        try:
+            return differentiate(_explicit_derivatives(expr.of, variable, reader, where),
+                                 variable)
+        except ValueError as err:
+            raise reader.error(str(err), where) from None
+    return map_children(expr, lambda child: _explicit_derivatives(child, variable, reader,
+                                                                  where))
+
+
+def _rebound(expr: Expr, variable: str, value: Ref) -> Expr:
+    """``expr`` with the bar's variable, wherever it stands (a derivative's too), set to value."""
+    if isinstance(expr, Var) and expr.name == variable:
+        return value
+    if isinstance(expr, Deriv):
+        wrt = value if isinstance(expr.wrt, Var) and expr.wrt.name == variable else expr.wrt
+        return Deriv(_rebound(expr.of, variable, value), wrt, expr.partial)
+    return map_children(expr, lambda child: _rebound(child, variable, value))

@@ -31,44 +31,49 @@ GREEK = {
     "alpha", "beta", "gamma", "delta", "epsilon", "varepsilon", "zeta", "eta", "theta",
     "vartheta", "iota", "kappa", "lambda", "mu", "nu", "xi", "pi", "rho", "sigma", "tau",
     "upsilon", "phi", "varphi", "chi", "psi", "omega", "Gamma", "Delta", "Theta", "Lambda",
-    "Xi", "Pi", "Sigma", "Phi", "Psi", "Omega",
+    "Xi", "Pi", "Sigma", "Phi", "Psi", "Omega", "varrho", "varsigma",
 }
-UNICODE_GREEK = {
-    "α": "alpha", "β": "beta", "γ": "gamma", "δ": "delta", "ε": "epsilon", "ζ": "zeta",
-    "η": "eta", "θ": "theta", "λ": "lambda", "μ": "mu", "ξ": "xi", "π": "pi", "ρ": "rho",
-    "σ": "sigma", "τ": "tau", "φ": "phi", "χ": "chi", "ψ": "psi", "ω": "omega", "Δ": "Delta",
-    "Ψ": "Psi", "Φ": "Phi", "Ω": "Omega",
-}
-FUNCTION_COMMANDS = {"exp", "ln", "log", "tanh", "sin", "cos"}
+# Functions the reader knows by their command (\exp) or as an upright word (\operatorname{sech}).
+FUNCTION_COMMANDS = {"exp", "ln", "log", "tanh", "cosh", "sinh", "sech", "sin", "cos"}
+FUNCTION_WORDS = {**{name: name for name in FUNCTION_COMMANDS}, "sigmoid": "sigma",
+                  "sigma": "sigma"}
 # Commands that only change spacing or size: dropped.
 SPACING = {",", ";", ":", "!", " ", "quad", "qquad", "displaystyle", "textstyle", "limits",
-           "nolimits", "\\"}
+           "nolimits", "\\", "scriptstyle", "enspace", "thinspace", "medspace", "thickspace",
+           "negthinspace", "relax", "nobreak", "allowbreak"}
 SIZING = {"left", "right", "big", "Big", "bigg", "Bigg", "bigl", "bigr", "Bigl", "Bigr",
-          "biggl", "biggr", "Biggl", "Biggr"}
+          "biggl", "biggr", "Biggl", "Biggr", "bigm", "Bigm", "middle"}
 OPEN = {"(": "LPAR", "[": "LBRACK", "\\{": "LCURLY", "\\lbrace": "LCURLY", "\\lbrack": "LBRACK"}
 CLOSE = {")": "RPAR", "]": "RBRACK", "\\}": "RCURLY", "\\rbrace": "RCURLY", "\\rbrack": "RBRACK"}
 SINGLE = {
-    "+": "PLUS", "-": "MINUS", "−": "MINUS", "–": "MINUS", "*": "TIMES", "·": "TIMES",
-    "×": "TIMES", "⋅": "TIMES", "/": "DIV", "=": "_EQ", ",": "_COMMA", "'": "PRIME", "′": "PRIME",
-    "’": "PRIME", "_": "SUB", "^": "SUP", "{": "LBRACE", "}": "RBRACE", "∑": "SUM",
-    "∂": "PARTIAL", "(": "LPAR", ")": "RPAR", "[": "LBRACK", "]": "RBRACK",
+    "+": "PLUS", "-": "MINUS", "*": "TIMES", "/": "DIV", "=": "_EQ", ",": "_COMMA",
+    "'": "PRIME", "_": "SUB", "^": "SUP", "{": "LBRACE", "}": "RBRACE", "(": "LPAR",
+    ")": "RPAR", "[": "LBRACK", "]": "RBRACK", "|": "BAR",
 }
 COMMANDS = {
-    "cdot": "TIMES", "times": "TIMES", "ast": "TIMES", "frac": "FRAC", "dfrac": "FRAC",
-    "tfrac": "FRAC", "sum": "SUM", "partial": "PARTIAL", "prime": "PRIME", "boxed": None,
+    "cdot": "TIMES", "times": "TIMES", "ast": "TIMES", "star": "TIMES", "bullet": "TIMES",
+    "cdotp": "TIMES", "div": "DIV", "frac": "FRAC", "dfrac": "FRAC", "tfrac": "FRAC",
+    "cfrac": "FRAC", "sum": "SUM", "partial": "PARTIAL", "prime": "PRIME", "boxed": None,
+    "dots": "DOTS", "ldots": "DOTS", "cdots": "DOTS", "dotsb": "DOTS", "dotsc": "DOTS",
+    "dotsm": "DOTS", "dotso": "DOTS", "vert": "BAR", "rvert": "BAR", "lvert": "BAR",
+    "sqrt": "SQRT",
 }
+TEXT_COMMANDS = {"text", "textrm", "textit", "textnormal", "mbox", "textsf", "textbf"}
+WORD_COMMANDS = {"mathrm", "operatorname", "mathit", "mathsf", "mathnormal", *TEXT_COMMANDS}
 TOKEN_NAMES = {
     "PLUS": "'+'", "MINUS": "'-'", "TIMES": "a multiplication sign", "DIV": "'/'", "_EQ": "'='",
     "_COMMA": "','", "PRIME": "a prime", "SUB": "'_'", "SUP": "'^'", "LBRACE": "'{'",
     "RBRACE": "'}'", "LPAR": "'('", "RPAR": "')'", "LBRACK": "'['", "RBRACK": "']'",
     "LCURLY": "'\\{'", "RCURLY": "'\\}'", "SUM": "\\sum", "PARTIAL": "\\partial",
     "FRAC": "\\frac", "NUMBER": "a number", "LETTER": "a letter", "GREEK": "a Greek letter",
-    "FUNC": "a function", "$END": "the end of the answer",
+    "FUNC": "a function", "$END": "the end of the answer", "BAR": "'|'", "DOTS": "'\\dots'",
+    "SQRT": "\\sqrt",
 }
 
 _COMMAND = re.compile(r"\\([A-Za-z]+|.)")
-_NUMBER = re.compile(r"\d+(?:\.\d+)?")
-_MATHRM = re.compile(r"\\(?:mathrm|operatorname|mathit)\s*\{\s*([A-Za-z]+)\s*\}")
+_NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+_WORD = re.compile(r"\\([A-Za-z]+)\s*\{\s*([^{}]*?)\s*\}")
+_EMPTY_GROUP = re.compile(r"\{\s*\}")
 
 
 def tokenize(text: str) -> list[Token]:
@@ -82,7 +87,7 @@ def tokenize(text: str) -> list[Token]:
     pos, n = 0, len(text)
     single_args = 0  # how many following one-character arguments (after ^, _ or \frac) remain
 
-    def emit(kind: str, value: str, at: int) -> None:
+    def emit(kind: str, value: str, at: int, length: int | None = None) -> None:
         nonlocal depth
         if kind in ("LPAR", "LBRACK", "LCURLY", "LBRACE"):
             depth += 1
@@ -92,12 +97,20 @@ def tokenize(text: str) -> list[Token]:
                 )
         elif kind in ("RPAR", "RBRACK", "RCURLY", "RBRACE"):
             depth -= 1
-        tokens.append(Token(kind, value, start_pos=at, end_pos=at + len(value)))
+        size = len(value) if length is None else length
+        tokens.append(Token(kind, value, start_pos=at, end_pos=at + size))
 
     while pos < n:
         ch = text[pos]
         if ch.isspace() or ch in "~&":
             pos += 1
+            continue
+        if ch == "{" and (empty := _EMPTY_GROUP.match(text, pos)):
+            # {} means nothing: \cdot{}, \sum_{}^{}: an empty script goes with its ^ or _
+            if single_args and tokens and tokens[-1].type in ("SUB", "SUP"):
+                tokens.pop()
+            single_args = 0
+            pos = empty.end()
             continue
         if single_args:
             # After ^, _ or \frac, LaTeX takes one character (or one command, or a {group}).
@@ -107,23 +120,20 @@ def tokenize(text: str) -> list[Token]:
                 single_args -= 1
             else:
                 single_args -= 1
-                if ch.isdigit():
+                if ch in "0123456789":
                     emit("NUMBER", ch, pos)
                 elif ch.isascii() and ch.isalpha():
                     emit("LETTER", ch, pos)
-                elif SINGLE.get(ch) == "PRIME":
+                elif ch == "'":
                     emit("PRIME", ch, pos)
-                elif ch in UNICODE_GREEK:
-                    emit("GREEK", UNICODE_GREEK[ch], pos)
                 else:
                     raise AnswerError(f"'{ch}' cannot stand alone after ^, _ or \\frac", pos, text)
                 pos += 1
                 continue
         if ch == "\\":
-            match = _MATHRM.match(text, pos)
-            if match:  # \mathrm{d} and friends: the letters inside, one token each
-                for offset, letter in enumerate(match.group(1)):
-                    emit("LETTER", letter, match.start(1) + offset)
+            match = _WORD.match(text, pos)
+            if match and match.group(1) in WORD_COMMANDS:
+                _word(match, text, emit)
                 pos = match.end()
                 continue
             match = _COMMAND.match(text, pos)
@@ -150,31 +160,73 @@ def tokenize(text: str) -> list[Token]:
                     emit(kind, "\\" + name, start)
                 if kind == "FRAC":
                     single_args = 2
+                elif kind == "SQRT":
+                    single_args = 1
             elif name in GREEK:
-                emit("GREEK", name, start)
+                emit("GREEK", name, start, len(name) + 1)
             elif name in FUNCTION_COMMANDS:
-                emit("FUNC", name, start)
+                emit("FUNC", name, start, len(name) + 1)
+            elif name in WORD_COMMANDS:
+                raise AnswerError(f"\\{name} needs its word in braces, as in "
+                                  f"\\{name}{{sigmoid}}", start, text)
             else:
-                raise AnswerError(f"unknown command \\{name}", start, text)
+                raise AnswerError(f"unknown command \\{name}{_command_hint(name)}", start, text)
             continue
-        if ch.isdigit():
+        if ch in "0123456789":
             match = _NUMBER.match(text, pos)
             emit("NUMBER", match.group(), pos)
             pos = match.end()
             continue
+        if ch == "." and text.startswith("...", pos):
+            emit("DOTS", "...", pos)
+            pos += 3
+            continue
         if ch.isascii() and ch.isalpha():
             emit("LETTER", ch, pos)
-        elif ch in UNICODE_GREEK:
-            emit("GREEK", UNICODE_GREEK[ch], pos)
         elif ch in SINGLE:
             emit(SINGLE[ch], ch, pos)
             if SINGLE[ch] in ("SUB", "SUP"):
                 single_args = 1
         else:
-            shown = ch if ch.isprintable() else repr(ch)
-            raise AnswerError(f"unexpected character {shown}", pos, text)
+            raise AnswerError(f"unexpected character {_shown(ch)}", pos, text)
         pos += 1
     return tokens
+
+
+def _word(match: re.Match[str], text: str, emit) -> None:
+    r"""An upright word: ``\mathrm{d}`` is the letter, ``\operatorname{sech}`` a function."""
+    command, word = match.group(1), match.group(2)
+    at = match.start(2)
+    if word in FUNCTION_WORDS or word.lower() in ("sigmoid", "sech"):
+        emit("FUNC", FUNCTION_WORDS.get(word, word.lower()), match.start(), len(match.group()))
+    elif re.fullmatch(r"[A-Za-z]", word) or (command not in TEXT_COMMANDS and command !=
+                                             "operatorname" and re.fullmatch(r"[A-Za-z]+",
+                                                                             word)):
+        for offset, letter in enumerate(word):  # \mathrm{d}, \mathrm{dx}: letters
+            emit("LETTER", letter, at + offset)
+    elif command == "operatorname":
+        raise AnswerError(f"unknown function \\operatorname{{{word}}}", match.start(), text)
+    else:
+        shown = word if len(word) <= 30 else word[:27] + "..."
+        raise AnswerError(f"words inside the formula (\\{command}{{{shown}}}); put remarks "
+                          "after the answer, as in \\quad \\text{where ...}", match.start(),
+                          text)
+
+
+def _command_hint(name: str) -> str:
+    """" (did you mean \\sigma?)" for a misspelt command, else ""."""
+    import difflib
+
+    known = sorted(GREEK | FUNCTION_COMMANDS | set(COMMANDS) | {"partial", "cdot", "left",
+                                                               "right", "quad"})
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.75)
+    return f" (did you mean \\{close[0]}?)" if close else ""
+
+
+def _shown(ch: str) -> str:
+    if ch.isprintable() and not ch.isspace():
+        return f"{ch} (U+{ord(ch):04X})" if not ch.isascii() else ch
+    return f"{ch!r} (an invisible control character U+{ord(ch):04X})"
 
 
 class _TokenList(Lexer):
@@ -218,9 +270,17 @@ def parse(text: str) -> Tree:
 def _without_final_punctuation(text: str) -> str:
     """Drop the full stop or comma that ends a sentence ("... = \\delta_k b_j."), not ``\\,``."""
     text = text.rstrip()
-    while text and text[-1] in ".,;" and not text[:-1].endswith("\\"):
-        text = text[:-1].rstrip()
+    while text and (text[-1] in ".,;" or text[-1] == "\\") and not _escaped(text, len(text) - 1):
+        text = text[:-1].rstrip()  # a sentence's stop, or the backslash of a control space
     return text
+
+
+def _escaped(text: str, at: int) -> bool:
+    """Whether ``text[at]`` follows an odd number of backslashes (``\\,`` is spacing)."""
+    count = 0
+    while at - count - 1 >= 0 and text[at - count - 1] == "\\":
+        count += 1
+    return count % 2 == 1
 
 
 def _describe(token: Token) -> str:

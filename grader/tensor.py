@@ -18,9 +18,9 @@ from fractions import Fraction
 
 import numpy as np
 
-from .expr import Add, Call, Const, Deriv, Div, Expr, Mul, Neg, Num, Pow, Ref, Sum, Var
+from .expr import Add, Call, Const, Deriv, Div, Expr, Mul, Neg, Num, Pow, Ref, Sum, Var, is_concrete
 
-SEED = "'"  # suffix of the axes that carry a gradient's output index
+SEED = "^"  # suffix of the axes that carry a gradient's output index
 
 
 class EvaluationError(Exception):
@@ -180,9 +180,22 @@ class Evaluator:
 
     def ref(self, ref: Ref) -> Tensor:
         array = self.lookup(ref.name)
-        t = Tensor(array, tuple(f"@{n}" for n in range(array.ndim)))
+        axes = [f"@{n}" for n in range(array.ndim)]
+        for n, index in enumerate(ref.indices):
+            if is_concrete(index):  # w_{j1}, \delta_K: one unit (the first, the last)
+                axis = axes.index(f"@{n}")
+                size = array.shape[axis]
+                position = int(index) - 1 if index.isdigit() else size - 1
+                if not 0 <= position < size:
+                    raise EvaluationError(f"{ref.name}_{index} does not exist when there are "
+                                          f"{size} units")
+                array = np.take(array, position, axis=axis)
+                axes.pop(axis)
+        t = Tensor(array, tuple(axes))
         seen: dict[str, str] = {}
         for n, letter in enumerate(ref.indices):
+            if is_concrete(letter):
+                continue
             if letter in seen:  # w_{jj}: the diagonal
                 t = diagonal(t, seen[letter], f"@{n}")
             else:
@@ -248,7 +261,9 @@ class Evaluator:
             if isinstance(expr, Ref):
                 slots = {}
                 for n, letter in enumerate(expr.indices):
-                    if letter in slots.values():
+                    if is_concrete(letter):
+                        raise EvaluationError("cannot differentiate through a single unit")
+                    if letter in slots:
                         raise EvaluationError("cannot differentiate through a repeated index")
                     slots[letter] = f"@{n}"
                 adjoint = adjoint.renamed(slots)

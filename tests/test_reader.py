@@ -224,10 +224,10 @@ ERRORS = [
     ("w_{jkk}", 1, "found 3"),
     ("w", 0, "needs its index"),
     (r"\delta", 0, "needs its index"),
-    ("w_{j1}", 4, "an index must be a letter"),
+    (r"w_{j\sigma}", 4, "an index must be a letter"),
     ("w_{jq}", 4, "'q' is not an index"),
     # sums
-    (r"\sum \delta_k", 0, r"\sum needs its index"),
+    (r"\sum a_i \delta_k", 0, r"\sum needs its index"),
     (r"\sum_k", 0, "nothing after it"),
     (r"\sum_{k=0}^{K} \delta_k", 8, "must start at 1"),
     (r"\sum_{k=1}^{10^{15}} \delta_k", 11, "must run up to"),

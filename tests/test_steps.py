@@ -109,7 +109,7 @@ def test_align_environment_from_a_tex_document(problem):
 
 
 @pytest.mark.parametrize("derivation,reason", [
-    (r"\delta_k b_j = \delta_k \sqrt{b_j} = \delta_k b_j", "does not read"),
+    (r"\delta_k b_j = \delta_k \hat{b}_j = \delta_k b_j", "does not read"),
     (r"\delta_k b_j = \delta_k b_k = \delta_k b_j", "wrong index"),
     (r"\delta_k = \delta_k b_j = \delta_k", "free indices change"),
 ], ids=["unreadable-line", "wrong-index-line", "free-index-change"])

@@ -10,15 +10,17 @@ from __future__ import annotations
 import pytest
 
 from grader.errors import AnswerError
+from grader.notation import normalise
 from grader.syntax import MAX_ANSWER_CHARS, MAX_NESTING, parse, tokenize
 
 
 def kinds(text: str) -> list[str]:
-    return [t.type for t in tokenize(text)]
+    """Token kinds of ``text`` as the reader sees it (Unicode normalised first)."""
+    return [t.type for t in tokenize(normalise(text).text)]
 
 
 def values(text: str) -> list[str]:
-    return [str(t) for t in tokenize(text)]
+    return [str(t) for t in tokenize(normalise(text).text)]
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -52,7 +54,18 @@ def values(text: str) -> list[str]:
     # \boxed is only a frame; \mathrm{d} is the letters inside
     (r"\boxed{a}", ["LBRACE", "LETTER", "RBRACE"]),
     (r"\mathrm{d}x", ["LETTER", "LETTER"]),
-    (r"\operatorname{ab}", ["LETTER", "LETTER"]),
+    (r"\mathrm{ab}", ["LETTER", "LETTER"]),
+    (r"\operatorname{sech}", ["FUNC"]),
+    (r"\mathrm{sigmoid}", ["FUNC"]),
+    # empty groups are nothing: an editor's \cdot{}, an empty script
+    (r"a\cdot{}b", ["LETTER", "TIMES", "LETTER"]),
+    (r"x_{}", ["LETTER"]),
+    (r"\sum_{}^{}x", ["SUM", "LETTER"]),
+    # written-out sums, evaluation bars, square roots
+    (r"a + \dots + b", ["LETTER", "PLUS", "DOTS", "PLUS", "LETTER"]),
+    ("a + ... + b", ["LETTER", "PLUS", "DOTS", "PLUS", "LETTER"]),
+    (r"g\Big|_x", ["LETTER", "BAR", "SUB", "LETTER"]),
+    (r"\sqrt{x}", ["SQRT", "LBRACE", "LETTER", "RBRACE"]),
     # numbers
     ("2.5", ["NUMBER"]),
     ("12x", ["NUMBER", "LETTER"]),
@@ -80,9 +93,9 @@ def test_tokens_keep_their_offsets() -> None:
 
 
 @pytest.mark.parametrize("text", [
-    r"\sigma(x)(1-\sigma(x))",
+    r"\sigma(x)(1-\sigma(x))", r"g'(x)\Big|_{x=h_k}", r"a_1 + \dots + a_K",
     r"(c_k - t_k) g'(h_k)",
-    r"g^{\prime}(h_k)", r"g\prime(h_k)", "g′(h_k)", r"g^{''}(x)",
+    r"g^{\prime}(h_k)", r"g\prime(h_k)", "g'(h_k)", r"g^{''}(x)",
     r"\sum_{k=1}^{K} \delta_k w_{jk}", r"\sum\limits_k x", r"\sum_k x",
     r"\frac{\partial E}{\partial w_{jk}}", r"\frac{d}{dx}\sigma(x)",
     r"\delta_k = (c_k - t_k) g'(h_k) = x",
@@ -118,8 +131,11 @@ def test_chain_keeps_each_side() -> None:
     # a closing bracket with nothing open, a script with nothing after it
     (r"\delta_k )", 9, "')'"),
     ("x^", 2, "ends too early"),
-    ("x_{}", 3, "'}'"),
-    (r"\frac{}{}", 6, "'}'"),
+    (r"\frac{}{}", 9, "ends too early"),
+    (r"\operatorname{foo}(x)", 0, r"unknown function \operatorname{foo}"),
+    (r"\sgima", 0, r"did you mean \sigma?"),
+    (r"a \text{where}", 2, "words inside the formula"),
+    ("σ", 0, "unexpected character σ (U+03C3)"),
     # a character that cannot be a one-character script
     ("x^+", 2, "'+'"),
 ], ids=str)
@@ -179,5 +195,9 @@ def test_a_spacing_command_at_the_end_is_kept_apart_from_punctuation() -> None:
 
 def test_a_lone_backslash_is_an_error_at_its_position() -> None:
     with pytest.raises(AnswerError, match="backslash with no command") as err:
-        parse("x \\")
+        parse("x \\\ny")
     assert err.value.position == 2
+
+
+def test_a_trailing_control_space_is_spacing() -> None:
+    assert parse("x\\ ") == parse("x")

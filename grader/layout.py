@@ -1,0 +1,362 @@
+r"""Split an answer into the statements it makes, as a TA reads them.
+
+An answer box holds more than one expression: ``\delta_k = (c_k - t_k) g'(h_k)``, a chain
+``A = B = C``, an answer followed by ``\quad \text{where } b_j = g(z_j)``, two parts answered
+together (``\frac{\partial E}{\partial f_k} = \delta_k, \quad \frac{\partial E}{\partial
+w_{jk}} = \delta_k b_j``), remarks in words or in parentheses. ``statements`` cuts the
+(normalised) answer at its separators and gives each statement its sides:
+
+- separators, at the top level only (not inside braces or brackets): a line break ``\\``
+  (unless the next line goes on with ``=``, ``+`` or ``-``), ``,``, ``;``, a sentence's full
+  stop, ``\quad``/``\qquad``, words (``\text{...}``, ``\mathrm{for}``), ``\forall``, and the
+  conclusion arrows ``\Rightarrow``/``\implies``/``\therefore``;
+- words decide what follows: after "where", "since", "for", "with", "(by the chain rule" and
+  other remarks, statements are **side claims**; after "so", "hence", "thus", "therefore" or
+  an arrow they are the student's main line again; "and" and "or" keep the current role;
+- a bracketed remark, ``\quad (k = 1, \dots, K)`` or ``(\partial h_k/\partial f_k = 1)``, is a
+  side claim: a bracket that stands alone and holds a relation, a comma or words;
+- sides are split at ``=``, ``:=``, ``=:``, ``\equiv``, ``\triangleq``, ``\coloneqq``,
+  ``\doteq``, ``\approx``, ``\stackrel{..}{=}`` and ``\overset{..}{=}``; any other relation
+  (``<``, ``\le``, ``\neq``, ``\propto``, ...) makes the statement one that is not an equation.
+
+Nothing is read as mathematics here; ``grader.claims`` decides which statement answers the part.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .notation import Source
+
+_TOKEN = re.compile(r"\\[A-Za-z]+|\\.|\s+|.", re.DOTALL)
+EQUALITIES = frozenset({"=", r"\equiv", r"\triangleq", r"\coloneqq", r"\eqqcolon", r"\doteq",
+                        r"\approx", r"\eqdef", r"\defeq", r"\coloneq", r"\simeq"})
+OTHER_RELATIONS = frozenset({"<", ">", r"\le", r"\leq", r"\ge", r"\geq", r"\neq", r"\ne",
+                             r"\propto", r"\sim", r"\lt", r"\gt", r"\leqslant", r"\geqslant",
+                             r"\ll", r"\gg", r"\in", r"\subset", r"\to"})
+TEXT_COMMANDS = frozenset({r"\text", r"\textrm", r"\textit", r"\textbf", r"\textnormal",
+                           r"\mbox", r"\textsf", r"\texttt", r"\intertext", r"\shortintertext"})
+WORD_COMMANDS = frozenset({r"\mathrm", r"\mathit", r"\mathsf", r"\mathnormal"})
+SPACERS = frozenset({r"\quad", r"\qquad", r"\hfill", r"\enspace", r"\enskip"})
+SPACER_WITH_ARGUMENT = frozenset({r"\hspace", r"\vspace", r"\mspace"})
+CONCLUSIONS = frozenset({r"\Rightarrow", r"\implies", r"\Longrightarrow", r"\therefore",
+                         r"\iff", r"\Leftrightarrow", r"\Longleftrightarrow", r"\rightarrow",
+                         r"\longrightarrow", r"\leadsto"})
+OPENERS = {"(": ")", "[": "]", "{": "}", r"\{": r"\}", r"\lbrace": r"\rbrace",
+           r"\lbrack": r"\rbrack", r"\langle": r"\rangle", r"\lvert": r"\rvert"}
+CLOSERS = frozenset(OPENERS.values())
+SIZING = re.compile(r"\\(?:left|right|[bB]igg?[lrm]?)$")
+# Words that bring the student's main line back (a conclusion), and words that keep the role.
+CONCLUSION_WORDS = frozenset({"so", "hence", "thus", "therefore", "then", "i.e.", "ie",
+                              "i.e", "gives", "giving", "yields", "get", "obtain", "finally",
+                              "answer", "result", "conclude", "simplifies", "becomes",
+                              "overall", "altogether", "total", "which", "equivalently",
+                              "or,", "simplify", "simplified"})
+NEUTRAL_WORDS = frozenset({"and", "or", "&", ""})
+# Function names written as words: \mathrm{sigmoid}(x) is mathematics, not a remark.
+FUNCTION_WORDS = frozenset({"sigmoid", "sigma", "exp", "ln", "log", "tanh", "cosh", "sinh",
+                            "sech", "csch", "coth", "sin", "cos", "tan", "relu", "softplus",
+                            "diag", "max", "min", "sgn", "sign", "softmax", "d", "e"})
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One statement of an answer: its sides (the expressions joined by equalities).
+
+    ``side_claim`` is true for a statement brought in by a remark ("where ...", "since ...",
+    a bracketed remark): it is checked, never graded as the answer. ``relation`` is the
+    relation that is not an equality, when there is one (``\\le``): such a statement is no
+    equation and claims nothing about a value.
+    """
+
+    sides: tuple[Source, ...]
+    side_claim: bool = False
+    relation: str = ""
+    whole: Source | None = None
+
+    @property
+    def is_equation(self) -> bool:
+        return len(self.sides) > 1 and not self.relation
+
+
+@dataclass
+class _Segment:
+    start: int
+    side_claim: bool
+    cuts: list[tuple[int, int]]   # (start, end) of each relation symbol at its top level
+    relation: str = ""
+
+
+class _Splitter:
+    def __init__(self, source: Source):
+        self.source = source
+        self.text = source.text
+        self.tokens = [(m.group(), m.start()) for m in _TOKEN.finditer(source.text)]
+        self.statements: list[Statement] = []
+
+    # -------------------------------------------------------------- helpers
+    def significant(self, i: int, step: int) -> str:
+        """The next (step=1) or previous (step=-1) token that is not blank or spacing."""
+        while 0 <= i < len(self.tokens):
+            token = self.tokens[i][0]
+            if not token.isspace() and token not in (r"\,", r"\;", r"\:", r"\!", r"\ ", "~",
+                                                      r"\displaystyle", r"\textstyle"):
+                return token
+            i += step
+        return ""
+
+    def group_end(self, i: int) -> int:
+        """Index of the token after the group opened at token ``i`` (brace or bracket)."""
+        depth = 0
+        for j in range(i, len(self.tokens)):
+            if self.opens(j):
+                depth += 1
+            elif self.closes(j):
+                depth -= 1
+                if depth == 0:
+                    return j + 1
+        return len(self.tokens)
+
+    def opens(self, j: int) -> bool:
+        token = self.tokens[j][0]
+        if token in OPENERS:
+            return True
+        return token == r"\left" and self.significant(j + 1, 1) in (".", "|", r"\vert",
+                                                                      r"\|", r"\Vert")
+
+    def closes(self, j: int) -> bool:
+        token = self.tokens[j][0]
+        if token in CLOSERS:
+            return True
+        return token == r"\right" and self.significant(j + 1, 1) in (".", "|", r"\vert",
+                                                                       r"\|", r"\Vert")
+
+    def argument(self, i: int) -> tuple[str, int]:
+        """The braced argument starting at token ``i`` (after blanks): (content, next index)."""
+        while i < len(self.tokens) and (self.tokens[i][0].isspace() or self.tokens[i][0] == "*"):
+            i += 1
+        if i >= len(self.tokens) or self.tokens[i][0] != "{":
+            return "", i
+        end = self.group_end(i)
+        start = self.tokens[i][1] + 1
+        stop = self.tokens[end - 1][1] if end - 1 < len(self.tokens) else len(self.text)
+        return self.text[start:stop], end
+
+    # -------------------------------------------------------------- the pass
+    def split(self, start: int, stop: int, side_claim: bool) -> None:
+        """Cut tokens ``start:stop`` into statements (recursing into bracketed remarks)."""
+        segment = _Segment(self.position(start), side_claim, [])
+        role = side_claim
+        depth = 0
+        i = start
+        while i < stop:
+            token, at = self.tokens[i]
+            if self.opens(i):
+                if depth == 0 and not self.has_content(segment, at):
+                    end = self.group_end(i)
+                    if end <= stop and self.is_remark(i, end, stop):
+                        self.finish(segment, at)
+                        inner_start = i + 1 if token != r"\left" else i + 2
+                        self.split(inner_start, end - 1, True)
+                        i = end
+                        segment = _Segment(self.position(i), role, [])
+                        continue
+                depth += 1
+                i += 1
+                continue
+            if self.closes(i):
+                depth = max(0, depth - 1)
+                i += 1
+                continue
+            if depth > 0:
+                i += 1
+                continue
+            kind, next_i, new_role = self.separator(i, role)
+            if kind == "relation":
+                segment.cuts.append((at, self.position(next_i)))
+                i = next_i
+                continue
+            if kind == "other-relation":
+                segment.relation = segment.relation or token
+                segment.cuts.append((at, self.position(next_i)))
+                i = next_i
+                continue
+            if kind == "separator":
+                self.finish(segment, at)
+                role = new_role
+                i = next_i
+                segment = _Segment(self.position(i), role, [])
+                continue
+            i += 1
+        self.finish(segment, self.position(stop))
+
+    def position(self, i: int) -> int:
+        return self.tokens[i][1] if i < len(self.tokens) else len(self.text)
+
+    def has_content(self, segment: _Segment, at: int) -> bool:
+        return bool(_strip(self.text[segment.start:at]))
+
+    def is_remark(self, i: int, end: int, stop: int) -> bool:
+        """A bracket that stands alone (nothing after it) and holds a relation, ',' or words."""
+        after = self.significant(end, 1) if end < stop else ""
+        if after and after not in (",", ";", ".", r"\quad", r"\qquad", r"\\") \
+                and after not in TEXT_COMMANDS:
+            return False
+        depth = 0
+        for j in range(i + 1, end - 1):
+            token = self.tokens[j][0]
+            if self.opens(j):
+                depth += 1
+            elif self.closes(j):
+                depth -= 1
+            elif depth == 0 and (token in ("=", ",", ";", r"\forall") or token in EQUALITIES
+                                 or token in TEXT_COMMANDS or token in OTHER_RELATIONS):
+                return True
+        return False
+
+    def separator(self, i: int, role: bool) -> tuple[str, int, bool]:
+        """What token ``i`` does at the top level: ("relation"|"other-relation"|"separator"|"",
+        the index after it, the role of what follows)."""
+        token = self.tokens[i][0]
+        if token == ":" and self.significant(i + 1, 1) == "=":
+            return "relation", self.skip_to(i + 1, "=") + 1, role
+        if token == "=":
+            nxt = i + 1
+            if self.significant(nxt, 1) == ":":
+                nxt = self.skip_to(nxt, ":") + 1
+            return "relation", nxt, role
+        if token in EQUALITIES:
+            return "relation", i + 1, role
+        if token in (r"\stackrel", r"\overset"):
+            _, after_first = self.argument(i + 1)
+            second, after_second = self.argument(after_first)
+            if second.strip() == "=":
+                return "relation", after_second, role
+            return "", i + 1, role
+        if token in OTHER_RELATIONS:
+            return "other-relation", i + 1, role
+        if token == r"\\":
+            before, after = self.significant(i - 1, -1), self.significant(i + 1, 1)
+            if _dangling(before) or _continues(after):
+                return "", i + 1, role
+            return "separator", _after_break_option(self, i + 1), False
+        if token in (",", ";") or (token == "." and self.is_full_stop(i)):
+            before, after = self.significant(i - 1, -1), self.significant(i + 1, 1)
+            if token == "," and (_dangling(before) or after in ("=",) or after in EQUALITIES):
+                return "", i + 1, role
+            return "separator", i + 1, role
+        if token in SPACERS:
+            before, after = self.significant(i - 1, -1), self.significant(i + 1, 1)
+            if _dangling(before) or _continues(after) or after in ("=",) \
+                    or after in EQUALITIES:
+                return "", i + 1, role
+            return "separator", i + 1, role
+        if token in SPACER_WITH_ARGUMENT:
+            _, after = self.argument(i + 1)
+            return "separator", after, role
+        if token in CONCLUSIONS:
+            return "separator", i + 1, False
+        if token == r"\forall":
+            return "separator", i + 1, True
+        if token in TEXT_COMMANDS or token in WORD_COMMANDS:
+            content, after = self.argument(i + 1)
+            if token in WORD_COMMANDS or _is_math_word(content):
+                if not _is_remark_word(content):
+                    return "", i + 1, role
+            return "separator", after, _role_after(content, role)
+        return "", i + 1, role
+
+    def skip_to(self, i: int, wanted: str) -> int:
+        while i < len(self.tokens) and self.tokens[i][0] != wanted:
+            i += 1
+        return i
+
+    def is_full_stop(self, i: int) -> bool:
+        """A '.' that ends a sentence: not a decimal point, not an ellipsis, not \\left."""
+        before = self.tokens[i - 1][0] if i else ""
+        after = self.tokens[i + 1][0] if i + 1 < len(self.tokens) else ""
+        if before.isdigit() and after.isdigit():
+            return False
+        if before == "." or after == "." or SIZING.match(self.significant(i - 1, -1)):
+            return False
+        return True
+
+    def finish(self, segment: _Segment, end: int) -> None:
+        """Record the segment ``segment.start:end`` as a statement (when it holds anything)."""
+        if not _strip(self.text[segment.start:end]):
+            return
+        bounds = [segment.start]
+        for cut_start, cut_end in segment.cuts:
+            bounds += [cut_start, cut_end]
+        bounds.append(end)
+        sides = [self.source.slice(bounds[n], bounds[n + 1]) for n in range(0, len(bounds), 2)]
+        if sides and not _strip(sides[0].text) and len(sides) > 1:
+            sides = sides[1:]  # "= b" continuing a line: no left-hand side
+        self.statements.append(Statement(tuple(sides), segment.side_claim, segment.relation,
+                                         self.source.slice(segment.start, end)))
+
+
+def _after_break_option(splitter: _Splitter, i: int) -> int:
+    """Skip the ``[2pt]`` after a line break."""
+    j = i
+    while j < len(splitter.tokens) and splitter.tokens[j][0].isspace():
+        j += 1
+    if j < len(splitter.tokens) and splitter.tokens[j][0] == "[":
+        end = splitter.group_end(j)
+        inside = "".join(t for t, _ in splitter.tokens[j + 1:end - 1])
+        if re.fullmatch(r"\s*-?[\d.]+\s*(pt|em|ex|mm|cm|in|bp|mu|pc)\s*", inside):
+            return end
+    return i
+
+
+def _dangling(token: str) -> bool:
+    """A line or a list item that cannot end here: it ends with a relation or an operator."""
+    return token in ("=", "+", "-", r"\cdot", r"\times", "*", "/", r"\pm", ":", "(", "[",
+                     "{") or token in EQUALITIES
+
+
+def _continues(token: str) -> bool:
+    """A line that goes on from the one before: it starts with a relation or + / -."""
+    return token in ("=", "+", "-", r"\cdot", r"\times", r"\pm", ":") or token in EQUALITIES
+
+
+def _strip(text: str) -> str:
+    """The text without spacing, sizing and punctuation: empty when nothing is stated."""
+    text = re.sub(r"\\(?:[,;:! ]|quad|qquad|displaystyle|textstyle|left\.?|right\.?)"
+                  r"(?![A-Za-z])|[\s~.,;]", "", text)
+    return text
+
+
+def _words(content: str) -> list[str]:
+    return re.findall(r"[A-Za-z][A-Za-z.']*", content.lower())
+
+
+def _is_math_word(content: str) -> bool:
+    """``\\text{d}``, ``\\mathrm{sigmoid}``: mathematics written upright, not a remark."""
+    stripped = content.strip()
+    return stripped.lower() in FUNCTION_WORDS or bool(re.fullmatch(r"[A-Za-z]", stripped))
+
+
+def _is_remark_word(content: str) -> bool:
+    stripped = content.strip().lower()
+    if stripped in FUNCTION_WORDS or re.fullmatch(r"[a-z]", stripped):
+        return False
+    return bool(re.search(r"[A-Za-z]{2,}", content)) or not stripped
+
+
+def _role_after(content: str, role: bool) -> bool:
+    """Whether what follows these words is a side claim (True) or the main line (False)."""
+    words = _words(content)
+    if not words or all(w.strip(".,") in NEUTRAL_WORDS for w in words):
+        return role
+    if any(w in CONCLUSION_WORDS or w.rstrip(".,:") in CONCLUSION_WORDS for w in words):
+        return False
+    return True
+
+
+def statements(source: Source) -> list[Statement]:
+    """The statements of a normalised answer, in order."""
+    splitter = _Splitter(source)
+    splitter.split(0, len(splitter.tokens), False)
+    return splitter.statements

@@ -1,0 +1,247 @@
+r"""Student notation, normalised into the LaTeX the strict reader knows, with its origins kept.
+
+Students paste Unicode (``σ(x)²``, ``δₖ bⱼ``, ``𝜎``), editor exports (``{{\delta }_{k}}``,
+``\_``) and math delimiters (``$...$``, ``\[...\]``, ``aligned``). ``normalise`` rewrites all
+of it into plain LaTeX in one pass per rule, and every character of the result remembers the
+character of the student's text it came from, so an error is still reported where the student
+wrote it. Nothing here decides what the mathematics means.
+
+What is rewritten:
+
+- Unicode: Greek letters and the mathematical alphanumerics (U+1D400 block, ``ℎ``) become
+  ``\sigma``, ``x``, ...; runs of sub- and superscript characters become ``_{...}`` and
+  ``^{...}``; ``Σ ∑`` a sum; ``− – ∗ ∙ · × ÷`` the operators; ``′ ´ ’ ″`` primes; ``∂ ∀ ∈ …
+  ≡ ≔ ≜ ⇒`` their commands; no-break and thin spaces a space, zero-width characters nothing.
+- Markdown escapes ``\_`` and ``\*``; ``\dot g`` and ``\ddot g`` as ``g'`` and ``g''``;
+  ``\ell`` as the letter l.
+- Delimiters ``$``, ``$$``, ``\(\)``, ``\[\]`` and the display environments (``aligned``,
+  ``align*``, ``split``, ``gathered``, ``equation*``, ...) are dropped, ``&`` too; ``\\`` stays
+  (``grader.layout`` reads it as a line break); ``\label``, ``\tag``, ``\nonumber`` go.
+- ``\sum_{k \in \{1,\dots,K\}}``, ``\sum_{k \in [K]}`` and ``\sum_{1 \le k \le K}`` become
+  ``\sum_{k=1}^{K}``.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+
+GREEK_NAMES = {
+    "α": "alpha", "β": "beta", "γ": "gamma", "δ": "delta", "ε": "epsilon", "ϵ": "epsilon",
+    "ζ": "zeta", "η": "eta", "θ": "theta", "ϑ": "vartheta", "ι": "iota", "κ": "kappa",
+    "λ": "lambda", "μ": "mu", "µ": "mu", "ν": "nu", "ξ": "xi", "π": "pi", "ρ": "rho",
+    "ϱ": "rho", "σ": "sigma", "ς": "sigma", "τ": "tau", "υ": "upsilon", "φ": "phi",
+    "ϕ": "phi", "χ": "chi", "ψ": "psi", "ω": "omega", "Γ": "Gamma", "Δ": "Delta",
+    "∆": "Delta", "Θ": "Theta", "Λ": "Lambda", "Ξ": "Xi", "Π": "Pi", "Φ": "Phi",
+    "Ψ": "Psi", "Ω": "Omega",
+}
+"""Unicode Greek letters and the names of their LaTeX commands (one table for the project)."""
+
+# Characters that stand for a LaTeX command or an ASCII operator.
+SYMBOLS = {
+    "−": "-", "–": "-", "—": "-", "‐": "-", "‑": "-", "﹣": "-", "－": "-", "＋": "+",
+    "×": r"\cdot ", "·": r"\cdot ", "⋅": r"\cdot ", "∙": r"\cdot ", "∗": r"\cdot ",
+    "•": r"\cdot ", "✕": r"\cdot ", "÷": "/", "∕": "/", "＝": "=",
+    "Σ": r"\sum ", "∑": r"\sum ", "∏": r"\prod ", "∫": r"\int ", "√": r"\sqrt ",
+    "∂": r"\partial ", "∀": r"\forall ", "∈": r"\in ", "…": r"\dots ", "⋯": r"\cdots ",
+    "≡": r"\equiv ", "≔": ":=", "≕": "=:", "≜": r"\triangleq ", "≝": r"\triangleq ",
+    "≈": r"\approx ", "≠": r"\neq ", "≤": r"\le ", "≥": r"\ge ", "∞": r"\infty ",
+    "→": r"\to ", "⇒": r"\Rightarrow ", "⟹": r"\implies ", "∴": r"\therefore ",
+    "′": "'", "´": "'", "’": "'", "ʹ": "'", "`": "'", "″": "''", "‴": "'''",
+    "⟨": "(", "⟩": ")", "（": "(", "）": ")", "｛": "{", "｝": "}", "［": "[", "］": "]",
+    "ℯ": "e", "ℓ": "l",
+}
+SPACES = frozenset("\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
+                   "\u2009\u200a\u202f\u205f\u3000\t\r")
+INVISIBLE = frozenset("\u200b\u200c\u200d\u2060\ufeff\u00ad")
+LINE_BREAKS = frozenset("\u2028\u2029\x85")
+
+
+@dataclass(frozen=True)
+class Source:
+    """Text for the reader, and for each of its characters the offset in the student's text.
+
+    ``origin`` has one more entry than ``text``: the offset just past the end.
+    """
+
+    text: str
+    origin: tuple[int, ...]
+    original: str
+
+    @classmethod
+    def of(cls, text: str) -> Source:
+        return cls(text, tuple(range(len(text) + 1)), text)
+
+    def at(self, index: int | None) -> int | None:
+        """The offset in the student's text of ``self.text[index]``."""
+        if index is None:
+            return None
+        return self.origin[max(0, min(index, len(self.origin) - 1))]
+
+    def slice(self, start: int, end: int) -> Source:
+        """The part ``text[start:end]``, still mapped to the student's text."""
+        return Source(self.text[start:end], self.origin[start:end] + (self.at(end),),
+                      self.original)
+
+
+class _Builder:
+    """Collects output text with the origin of every character."""
+
+    def __init__(self, source: Source):
+        self.source = source
+        self.chars: list[str] = []
+        self.origin: list[int] = []
+
+    def copy(self, start: int, end: int) -> None:
+        self.chars.append(self.source.text[start:end])
+        self.origin.extend(self.source.origin[start:end])
+
+    def emit(self, text: str, at: int) -> None:
+        """New text standing for the source character at index ``at``."""
+        self.chars.append(text)
+        self.origin.extend([self.source.origin[at]] * len(text))
+
+    def done(self) -> Source:
+        text = "".join(self.chars)
+        end = self.source.origin[-1]
+        return Source(text, tuple(self.origin) + (end,), self.source.original)
+
+
+def substitute(source: Source, pattern: re.Pattern[str], replace) -> Source:
+    """Apply ``pattern`` everywhere; ``replace(match)`` returns new text or a list of pieces.
+
+    A piece is a string (new text, placed at the match's start) or a ``(start, end)`` span of
+    the source to keep with its own origins.
+    """
+    out = _Builder(source)
+    at = 0
+    for match in pattern.finditer(source.text):
+        out.copy(at, match.start())
+        pieces = replace(match)
+        for piece in ([pieces] if isinstance(pieces, str) else pieces):
+            if isinstance(piece, str):
+                out.emit(piece, match.start())
+            else:
+                out.copy(*piece)
+        at = match.end()
+    out.copy(at, len(source.text))
+    return out.done()
+
+
+# ---------------------------------------------------------------------------- Unicode
+
+@lru_cache(maxsize=4096)
+def _script(ch: str) -> tuple[str, str] | None:
+    """('_' or '^', the plain character) for a sub- or superscript character, else None."""
+    decomposition = unicodedata.decomposition(ch)
+    for tag, mark in (("<sub>", "_"), ("<super>", "^")):
+        if decomposition.startswith(tag):
+            base = chr(int(decomposition.split()[1], 16))
+            return mark, base
+    return None
+
+
+@lru_cache(maxsize=4096)
+def _plain(ch: str) -> str:
+    """The LaTeX for one character outside a script (the character itself if it is plain)."""
+    if ch.isascii():
+        return ch
+    if ch in GREEK_NAMES:
+        return "\\" + GREEK_NAMES[ch] + " "
+    if ch in SYMBOLS:
+        return SYMBOLS[ch]
+    if ch in SPACES:
+        return " "
+    if ch in INVISIBLE:
+        return ""
+    if ch in LINE_BREAKS:
+        return "\n"
+    if unicodedata.category(ch).startswith("L"):  # 𝜎, 𝑥, ℎ: styled letters are the letter
+        folded = unicodedata.normalize("NFKC", ch)
+        if len(folded) == 1 and folded != ch and (folded.isascii() or folded in GREEK_NAMES):
+            return _plain(folded)
+    if unicodedata.category(ch) == "Nd":  # digits of other scripts and styles
+        return str(unicodedata.digit(ch))
+    return ch
+
+
+def _unicode(source: Source) -> Source:
+    if source.text.isascii():
+        return source
+    out = _Builder(source)
+    text = source.text
+    n, at = len(text), 0
+    while at < n:
+        ch = text[at]
+        script = None if ch.isascii() else _script(ch)
+        if script is None:
+            plain = _plain(ch)
+            if plain == ch:
+                out.copy(at, at + 1)
+            else:
+                out.emit(plain, at)
+            at += 1
+            continue
+        mark = script[0]
+        out.emit(mark + "{", at)  # a run of subscript (or superscript) characters: one script
+        while at < n and (found := (None if text[at].isascii() else _script(text[at]))) \
+                and found[0] == mark:
+            out.emit(_plain(found[1]), at)
+            at += 1
+        out.emit("}", at - 1)
+    return out.done()
+
+
+# ---------------------------------------------------------------------------- markup
+
+_ESCAPES = re.compile(r"(?<!\\)\\([_*])")
+_ELL = re.compile(r"\\ell(?![A-Za-z])")
+_DOT = re.compile(r"\\(d?dot)(?![A-Za-z])\s*"
+                  r"(?:\{\s*(\\[A-Za-z]+|[A-Za-z])\s*\}|(\\[A-Za-z]+|[A-Za-z]))")
+_ENVIRONMENTS = ("aligned", "align", "alignat", "alignedat", "split", "gathered", "gather",
+                 "equation", "multline", "eqnarray", "flalign", "displaymath", "math")
+_ENVIRONMENT = re.compile(r"\\(?:begin|end)\s*\{(?:" + "|".join(_ENVIRONMENTS)
+                          + r")\*?\}(?:\s*\{\d{1,2}\})?(?:\s*\[[a-z]{1,3}\])?")
+_DELIMITERS = re.compile(r"\\\\|\$\$?|\\[\[\]()]")  # a line break \\ is matched to be kept
+_LABELS = re.compile(r"\\(?:label|tag\*?)\s*\{[^{}]*\}|\\(?:nonumber|notag)(?![A-Za-z])")
+_ALIGNMENT = re.compile(r"(?<!\\)&")
+_DOTS = r"(?:\\[lc]?dots[bcmoi]?|\.\.\.?)"
+_SET_RANGE = re.compile(
+    r"\\sum(\s*\\limits)?\s*_\s*\{\s*([a-z](?:'|\\prime)*)\s*\\in\s*"
+    r"(?:(?:\\left\s*)?\\\{|\\lbrace)\s*1\s*,\s*" + _DOTS + r"\s*,\s*([A-Z])\s*"
+    r"(?:(?:\\right\s*)?\\\}|\\rbrace)\s*\}")
+_BRACKET_RANGE = re.compile(
+    r"\\sum(\s*\\limits)?\s*_\s*\{\s*([a-z](?:'|\\prime)*)\s*\\in\s*\[\s*([A-Z])\s*\]\s*\}")
+_BOUNDS_RANGE = re.compile(
+    r"\\sum(\s*\\limits)?\s*_\s*\{\s*1\s*\\(?:le|leq)\s*([a-z](?:'|\\prime)*)\s*"
+    r"\\(?:le|leq)\s*([A-Z])\s*\}")
+
+
+def _sum_range(match: re.Match[str]) -> list:
+    limits, letter, size = match.group(1, 2, 3)
+    return [r"\sum", r"\limits" if limits else "", "_{", (match.start(2), match.end(2)),
+            "=1}^{", (match.start(3), match.end(3)), "}"]
+
+
+def _dot(match: re.Match[str]) -> list:
+    name = match.group(2) or match.group(3)
+    start = match.start(2) if match.group(2) else match.start(3)
+    return [(start, start + len(name)), "'" * (2 if match.group(1) == "ddot" else 1), " "]
+
+
+def normalise(text: str) -> Source:
+    """The student's text as LaTeX the reader knows, mapped back to the original."""
+    source = _unicode(Source.of(text))
+    source = substitute(source, _ESCAPES, lambda m: [(m.start(1), m.end(1))])
+    source = substitute(source, _ELL, lambda m: "l ")
+    source = substitute(source, _DOT, _dot)
+    source = substitute(source, _ENVIRONMENT, lambda m: " ")
+    source = substitute(source, _DELIMITERS,
+                        lambda m: [m.span()] if m.group() == "\\\\" else " ")
+    source = substitute(source, _LABELS, lambda m: " ")
+    source = substitute(source, _ALIGNMENT, lambda m: " ")
+    for pattern in (_SET_RANGE, _BRACKET_RANGE, _BOUNDS_RANGE):
+        source = substitute(source, pattern, _sum_range)
+    return source

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from .check import derivative_key
+from .check import derivative_key, unevaluated_derivatives
 from .errors import AnswerError, IndexMismatch
 from .expr import Add, Deriv, Div, Expr, Mul, Neg, Num, Var, to_latex
 from .problem import Part, Problem
@@ -182,6 +182,12 @@ def _states_value(reading: Reading, asked: _Asked, index: int) -> _Found | None:
     return _Found(index, value_side, coefficient, rest)
 
 
+def _worked_out(reading: Reading, found: _Found, problem: Problem) -> bool:
+    """Whether the stated value leaves no derivative unevaluated (a finished answer)."""
+    value = reading.lines[found.value_side].expr
+    return value is not None and not unevaluated_derivatives(value, problem)
+
+
 def _is_range_remark(reading: Reading) -> bool:
     """``j = 1, \\dots, J`` and ``\\forall k``: an index range, not a claim."""
     first = reading.lines[0]
@@ -198,11 +204,13 @@ def claim_for(readings: list[Reading], problem: Problem, part: Part) -> Claim:
 
     chosen, solved = None, None
     for pool in (main, side):
-        for n in reversed(pool):
-            found = _states_value(readings[n], asked, n)
-            if found is not None:
-                chosen, solved = n, found
-                break
+        stating = [found for n in pool
+                   if (found := _states_value(readings[n], asked, n)) is not None]
+        if stating:  # the last statement of its value, preferring one that is worked out
+            worked = [f for f in stating if _worked_out(readings[f.index], f, problem)]
+            solved = (worked or stating)[-1]
+            chosen = solved.index
+            break
         if chosen is not None or pool is side:
             break
         bare = [n for n in main if len(readings[n].lines) == 1 and not readings[n].relation]

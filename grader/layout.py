@@ -31,7 +31,8 @@ from .notation import Source
 
 _TOKEN = re.compile(r"\\[A-Za-z]+|\\.|\s+|.", re.DOTALL)
 EQUALITIES = frozenset({"=", r"\equiv", r"\triangleq", r"\coloneqq", r"\eqqcolon", r"\doteq",
-                        r"\approx", r"\eqdef", r"\defeq", r"\coloneq", r"\simeq"})
+                        r"\approx", r"\eqdef", r"\defeq", r"\coloneq", r"\simeq",
+                        r"\leftarrow", r"\gets", r"\longleftarrow"})
 OTHER_RELATIONS = frozenset({"<", ">", r"\le", r"\leq", r"\ge", r"\geq", r"\neq", r"\ne",
                              r"\propto", r"\sim", r"\lt", r"\gt", r"\leqslant", r"\geqslant",
                              r"\ll", r"\gg", r"\in", r"\subset", r"\to"})
@@ -47,7 +48,14 @@ OPENERS = {"(": ")", "[": "]", "{": "}", r"\{": r"\}", r"\lbrace": r"\rbrace",
            r"\lbrack": r"\rbrack", r"\langle": r"\rangle", r"\lvert": r"\rvert"}
 CLOSERS = frozenset(OPENERS.values())
 SIZING = re.compile(r"\\(?:left|right|[bB]igg?[lrm]?)$")
-# Words that bring the student's main line back (a conclusion), and words that keep the role.
+# Words that make what follows a side claim; words that bring the student's main line back (a
+# conclusion); words that keep the role. Other words keep the role too ("The gradient is").
+SIDE_WORDS = frozenset({"where", "since", "because", "for", "with", "as", "by", "using", "if",
+                        "when", "given", "note", "recall", "here", "assuming", "whereas",
+                        "while", "provided", "via", "from", "definition", "def", "chain",
+                        "rule", "forall", "all", "each", "every", "any", "at", "max", "min",
+                        "cf", "see", "denotes", "denote", "let", "apply", "applying", "use",
+                        "used", "remember", "recalling"})
 CONCLUSION_WORDS = frozenset({"so", "hence", "thus", "therefore", "then", "i.e.", "ie",
                               "i.e", "gives", "giving", "yields", "get", "obtain", "finally",
                               "answer", "result", "conclude", "simplifies", "becomes",
@@ -259,8 +267,12 @@ class _Splitter:
             return "separator", i + 1, False
         if token == r"\forall":
             return "separator", i + 1, True
+        if token == ":" and not _dangling(self.significant(i - 1, -1)):
+            return "separator", i + 1, role  # "Answer: ...", "\\delta_k:" before the value
         if token in TEXT_COMMANDS or token in WORD_COMMANDS:
             content, after = self.argument(i + 1)
+            if _is_relation_word(content):
+                return "relation", after, role
             if token in WORD_COMMANDS or _is_math_word(content):
                 if not _is_remark_word(content):
                     return "", i + 1, role
@@ -347,12 +359,19 @@ def _is_remark_word(content: str) -> bool:
 
 def _role_after(content: str, role: bool) -> bool:
     """Whether what follows these words is a side claim (True) or the main line (False)."""
-    words = _words(content)
-    if not words or all(w.strip(".,") in NEUTRAL_WORDS for w in words):
+    words = [w.strip(".,:;()") for w in _words(content)]
+    if not words or all(w in NEUTRAL_WORDS for w in words):
         return role
-    if any(w in CONCLUSION_WORDS or w.rstrip(".,:") in CONCLUSION_WORDS for w in words):
+    if any(w in CONCLUSION_WORDS for w in words):
         return False
-    return True
+    if content.lstrip().startswith("(") or any(w in SIDE_WORDS for w in words):
+        return True
+    return role
+
+
+def _is_relation_word(content: str) -> bool:
+    """``\\text{ is }``, ``\\text{equals}``: words that state an equality."""
+    return bool(re.fullmatch(r"\s*(?:is|equals|is equal to|is given by|=)\s*", content.lower()))
 
 
 def statements(source: Source) -> list[Statement]:

@@ -49,10 +49,12 @@ SYMBOLS = {
     "≡": r"\equiv ", "≔": ":=", "≕": "=:", "≜": r"\triangleq ", "≝": r"\triangleq ",
     "≈": r"\approx ", "≠": r"\neq ", "≤": r"\le ", "≥": r"\ge ", "∞": r"\infty ",
     "→": r"\to ", "⇒": r"\Rightarrow ", "⟹": r"\implies ", "∴": r"\therefore ",
-    "′": "'", "´": "'", "’": "'", "ʹ": "'", "`": "'", "″": "''", "‴": "'''",
+    "′": "'", "´": "'", "’": "'", "ʹ": "'", "″": "''", "‴": "'''",
     "⟨": "(", "⟩": ")", "（": "(", "）": ")", "｛": "{", "｝": "}", "［": "[", "］": "]",
     "ℯ": "e", "ℓ": "l",
 }
+FRACTIONS = {"½": (1, 2), "⅓": (1, 3), "⅔": (2, 3), "¼": (1, 4), "¾": (3, 4), "⅕": (1, 5),
+             "⅙": (1, 6), "⅛": (1, 8)}
 SPACES = frozenset("\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
                    "\u2009\u200a\u202f\u205f\u3000\t\r")
 INVISIBLE = frozenset("\u200b\u200c\u200d\u2060\ufeff\u00ad")
@@ -152,16 +154,19 @@ def _plain(ch: str) -> str:
         return "\\" + GREEK_NAMES[ch] + " "
     if ch in SYMBOLS:
         return SYMBOLS[ch]
+    if ch in FRACTIONS:
+        top, bottom = FRACTIONS[ch]
+        return f"\\frac{{{top}}}{{{bottom}}}"
     if ch in SPACES:
         return " "
     if ch in INVISIBLE:
         return ""
     if ch in LINE_BREAKS:
         return "\n"
-    if unicodedata.category(ch).startswith("L"):  # 𝜎, 𝑥, ℎ: styled letters are the letter
-        folded = unicodedata.normalize("NFKC", ch)
-        if len(folded) == 1 and folded != ch and (folded.isascii() or folded in GREEK_NAMES):
-            return _plain(folded)
+    folded = unicodedata.normalize("NFKC", ch)  # 𝜎, 𝑥, ℎ, 𝜕, ｘ: a styled character is itself
+    if len(folded) == 1 and folded != ch and (folded.isascii() or folded in GREEK_NAMES
+                                              or folded in SYMBOLS):
+        return _plain(folded)
     if unicodedata.category(ch) == "Nd":  # digits of other scripts and styles
         return str(unicodedata.digit(ch))
     return ch
@@ -231,10 +236,50 @@ def _dot(match: re.Match[str]) -> list:
     return [(start, start + len(name)), "'" * (2 if match.group(1) == "ddot" else 1), " "]
 
 
+_COMMENT = re.compile(r"(?<!\\)%[^\n]*")
+_FENCE = re.compile(r"^\s*```[A-Za-z]*[ \t]*\n?|\n?[ \t]*```\s*$")
+_BACKTICK = re.compile(r"`")
+_ANNOTATED = re.compile(r"\\(?:underbrace|overbrace|underline|boxed|cancel"
+                        r"|textcolor\s*\{[^{}]*\}|colorbox\s*\{[^{}]*\}|color\s*\{[^{}]*\}"
+                        r")\s*(?=\{)")
+_BARE_WORDS = ("sigmoid", "sigma", "delta", "psi", "exp", "log", "ln", "tanh", "cosh", "sinh",
+               "sech", "partial", "cdot", "frac", "sum", "prime")
+_BARE_WORD = re.compile(r"(?<![\\A-Za-z])(" + "|".join(_BARE_WORDS) + r")(?![A-Za-z])")
+_SIGMA_SUM = re.compile(r"\\Sigma(?![A-Za-z])(?=\s*(?:_|\^|\\limits|\\nolimits))")
+_NEWLINE = re.compile(r"\\(?:newline|cr)(?![A-Za-z])")
+_ARRAY = re.compile(r"\\begin\s*\{array\}\s*\{[^{}]*\}|\\end\s*\{array\}")
+
+
+_WORD_ARGUMENT = re.compile(r"\\[A-Za-z]+\s*\{\s*$")
+
+
+def _bare_word(match: re.Match[str]) -> list:
+    """``sigma(x)`` is ``\\sigma(x)``; but ``\\operatorname{sigmoid}`` keeps its word."""
+    if _WORD_ARGUMENT.search(match.string, max(0, match.start() - 20), match.start()):
+        return [match.span()]
+    return ["\\", match.span(1)]
+
+
+def _backtick(match: re.Match[str]) -> str:
+    """A backtick right after a letter and before '(' is a prime (g`(x)); else it is markup."""
+    text, at = match.string, match.start()
+    before = text[at - 1] if at else ""
+    after = text[at + 1:at + 2]
+    return "'" if (before.isalpha() or before == "}") and after == "(" else " "
+
+
 def normalise(text: str) -> Source:
     """The student's text as LaTeX the reader knows, mapped back to the original."""
     source = _unicode(Source.of(text))
+    source = substitute(source, _FENCE, lambda m: " ")
+    source = substitute(source, _BACKTICK, _backtick)
+    source = substitute(source, _COMMENT, lambda m: " ")
     source = substitute(source, _ESCAPES, lambda m: [(m.start(1), m.end(1))])
+    source = substitute(source, _BARE_WORD, _bare_word)
+    source = substitute(source, _SIGMA_SUM, lambda m: "\\sum")
+    source = substitute(source, _NEWLINE, lambda m: "\\\\ ")
+    source = substitute(source, _ARRAY, lambda m: " ")
+    source = _drop_annotations(source)
     source = substitute(source, _ELL, lambda m: "l ")
     source = substitute(source, _DOT, _dot)
     source = substitute(source, _ENVIRONMENT, lambda m: " ")
@@ -245,3 +290,65 @@ def normalise(text: str) -> Source:
     for pattern in (_SET_RANGE, _BRACKET_RANGE, _BOUNDS_RANGE):
         source = substitute(source, pattern, _sum_range)
     return source
+
+
+def _drop_annotations(source: Source) -> Source:
+    """``\\underbrace{X}_{\\text{...}}`` is X; ``\\textcolor{red}{X}`` is X."""
+    while (match := _ANNOTATED.search(source.text)) is not None:
+        text = source.text
+        close = _matching_brace(text, match.end())
+        if close is None:
+            break
+        end = close + 1
+        if match.group().startswith(("\\underbrace", "\\overbrace")):
+            script = re.match(r"\s*[_^]\s*", text[end:])
+            if script:
+                after = end + script.end()
+                if after < len(text) and text[after] == "{":
+                    closing = _matching_brace(text, after)
+                    end = closing + 1 if closing is not None else end
+                elif after < len(text):
+                    end = after + 1
+        inner = text[match.end() + 1:close]
+        brace = "" if _top_level_equals(inner) else "{}"  # a framed equation stays an equation
+        out = _Builder(source)
+        out.copy(0, match.start())
+        out.emit(" " + brace[:1], match.start())  # X stays one group, as it was
+        out.copy(match.end() + 1, close)
+        out.emit(brace[1:] + " ", close)
+        out.copy(end, len(text))
+        source = out.done()
+    return source
+
+
+def _matching_brace(text: str, at: int) -> int | None:
+    """The offset of the '}' closing the '{' at ``at`` (None when it is not closed)."""
+    if at >= len(text) or text[at] != "{":
+        return None
+    depth = 0
+    n = at
+    while n < len(text):
+        ch = text[n]
+        if ch == "\\":
+            n += 2
+            continue
+        if ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth == 0:
+                return n
+        n += 1
+    return None
+
+
+def _top_level_equals(text: str) -> bool:
+    depth = 0
+    for ch in text:
+        if ch in "{([":
+            depth += 1
+        elif ch in "})]":
+            depth -= 1
+        elif ch == "=" and depth == 0:
+            return True
+    return False

@@ -294,9 +294,13 @@ class _Reader:
                 out.append((op, value))
                 i += used
                 continue
-            operator = self.derivative_operator(primary, scripts) if kind in ("frac",
-                                                                               "partial") \
-                else None
+            applied = self.applied_derivative(items, i, scope) if kind == "frac" else None
+            if applied is not None:
+                out.append((op, applied))
+                i += 2
+                continue
+            operator = self.derivative_operator(primary, scripts) \
+                if kind in ("frac", "partial", "nabla") else None
             if operator is not None:
                 rest = items[i + 1:]
                 if not rest:
@@ -429,6 +433,9 @@ class _Reader:
                           primary)
         elif kind == "partial":
             raise self.error("\\partial outside a \\frac{\\partial ...}{\\partial ...}", primary)
+        elif kind == "nabla":
+            raise self.error("\\nabla needs what it differentiates by, as in "
+                             "\\nabla_{w_{jk}} E", primary)
         elif kind == "dots":
             raise self.error("\\dots only stands between the terms of a sum written out, as in "
                              "\\delta_1 w_{j1} + \\dots + \\delta_K w_{jK}", primary)
@@ -709,6 +716,24 @@ class _Reader:
             return Num(numerator.value / denominator.value)
         return Div(numerator, denominator)
 
+    def applied_derivative(self, items, i: int, scope: _Scope) -> Expr | None:
+        """``\\frac{dg}{dh}(h_k)``: the derivative of g, applied to what follows."""
+        if i + 1 >= len(items) or items[i + 1][0] is not None:
+            return None
+        primary, scripts = items[i][1].children[0], items[i][1].children[1:]
+        following = items[i + 1][1]
+        if scripts or following.children[0].data != "group" or len(following.children) > 1:
+            return None
+        parts = self.derivative_parts(primary.children[1], primary.children[2])
+        if parts is None:
+            return None
+        function = self.bare_function(parts[1], scope)
+        wrt = parts[2]
+        if function is None or len(wrt.children) != 1 or wrt.children[0].data != "letter":
+            return None
+        argument = self.factor(Tree("factor", [following.children[0]]), scope)
+        return Call(function[0], function[1] + 1, argument)
+
     def bare_function(self, of_items, scope: _Scope) -> tuple[str, int] | None:
         """``g`` (or ``g'``) written without its argument in a derivative's numerator."""
         if len(of_items) != 1:
@@ -727,7 +752,7 @@ class _Reader:
 
     def derivative_operator(self, primary: Tree, scripts) -> tuple[bool, Tree] | None:
         """``\\frac{\\partial}{\\partial h_k}``, ``\\frac{d}{dx}`` or ``\\partial_x``."""
-        if primary.data == "partial":  # \partial_x f
+        if primary.data in ("partial", "nabla"):  # \partial_x f, \nabla_{w_{jk}} E
             if len(scripts) != 1 or scripts[0].data != "subscript":
                 return None
             arg = scripts[0].children[1]
@@ -986,20 +1011,21 @@ def _is_dots(term: Tree) -> bool:
 def _unwrapped(factor: Tree) -> Tree:
     """``{g}'`` and ``{{\\delta }_{k}}``: braces around one symbol are only grouping."""
     primary = factor.children[0]
-    while primary.data == "group" and primary.children[0].type == "LBRACE":
-        expr = primary.children[1]
-        if len(expr.children) != 1 or len(expr.children[0].children) != 1:
-            break
-        product = expr.children[0].children[0]
-        if len(product.children) != 1:
-            break
-        inner = product.children[0]
-        if inner.children[0].data not in ("letter", "greek", "func", "group") \
-                or (inner.children[0].data == "group" and len(inner.children) > 1):
-            break
-        factor = Tree("factor", [inner.children[0], *inner.children[1:], *factor.children[1:]])
-        primary = factor.children[0]
-    return factor
+    if primary.data != "group" or primary.children[0].type != "LBRACE":
+        return factor
+    expr = primary.children[1]
+    if len(expr.children) != 1 or len(expr.children[0].children) != 1:
+        return factor
+    product = expr.children[0].children[0]
+    if len(product.children) != 1:
+        return factor
+    inner = _unwrapped(product.children[0])
+    inner_kinds = {s.data for s in inner.children[1:]}
+    outer_kinds = {s.data for s in factor.children[1:]}
+    if inner.children[0].data not in ("letter", "greek", "func", "group", "number") \
+            or (inner_kinds & outer_kinds) - {"prime"}:
+        return factor  # {x^2}^3 stays a group: (x^2)^3
+    return Tree("factor", [inner.children[0], *inner.children[1:], *factor.children[1:]])
 
 
 def _derivative_order(arg) -> int | None:

@@ -56,7 +56,7 @@ COMMANDS = {
     "cfrac": "FRAC", "sum": "SUM", "partial": "PARTIAL", "prime": "PRIME", "boxed": None,
     "dots": "DOTS", "ldots": "DOTS", "cdots": "DOTS", "dotsb": "DOTS", "dotsc": "DOTS",
     "dotsm": "DOTS", "dotso": "DOTS", "vert": "BAR", "rvert": "BAR", "lvert": "BAR",
-    "sqrt": "SQRT",
+    "sqrt": "SQRT", "nabla": "NABLA",
 }
 TEXT_COMMANDS = {"text", "textrm", "textit", "textnormal", "mbox", "textsf", "textbf"}
 WORD_COMMANDS = {"mathrm", "operatorname", "mathit", "mathsf", "mathnormal", *TEXT_COMMANDS}
@@ -67,7 +67,7 @@ TOKEN_NAMES = {
     "LCURLY": "'\\{'", "RCURLY": "'\\}'", "SUM": "\\sum", "PARTIAL": "\\partial",
     "FRAC": "\\frac", "NUMBER": "a number", "LETTER": "a letter", "GREEK": "a Greek letter",
     "FUNC": "a function", "$END": "the end of the answer", "BAR": "'|'", "DOTS": "'\\dots'",
-    "SQRT": "\\sqrt",
+    "SQRT": "\\sqrt", "NABLA": "\\nabla",
 }
 
 _COMMAND = re.compile(r"\\([A-Za-z]+|.)")

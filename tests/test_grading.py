@@ -320,12 +320,23 @@ def test_no_student_text_reaches_eval_or_sympify(backprop, monkeypatch) -> None:
     assert grade_answer(backprop, "d", "eval('1+1')").verdict is Verdict.INVALID
 
 
-@pytest.mark.parametrize("part, answer, hint", [
-    ("a", r"sigma(x)(1-sigma(x))", r"did you mean \sigma?"),
-    ("b", r"(c_k - t_k) exp(h_k)", r"did you mean \exp?"),
-    ("c", r"delta_k b_j", r"did you mean \delta?"),
+@pytest.mark.parametrize("part, answer, verdict", [
+    ("a", r"sigma(x)(1-sigma(x))", "correct"),
+    ("b", r"(c_k - t_k) exp(h_k)", "incorrect"),
+    ("c", r"delta_k b_j", "correct"),
 ], ids=["sigma", "exp", "delta"])
-def test_a_command_written_without_its_backslash_gets_a_hint(backprop, part, answer, hint):
+def test_a_command_written_without_its_backslash_reads_as_the_command(backprop, part, answer,
+                                                                      verdict):
+    """A TA reads sigma(x) as the sigmoid: so does the grader (a whole word, known name)."""
+    assert grade_answer(backprop, part, answer).verdict == verdict
+
+
+@pytest.mark.parametrize("part, answer, hint", [
+    ("a", r"\sigam(x)(1-\sigma(x))", r"did you mean \sigma?"),
+    ("c", r"\delta_k W_{jk}", "did you mean w?"),
+    ("c", r"\Delta_k b_j", r"did you mean \delta?"),
+], ids=["misspelt-command", "capital-W", "capital-Delta"])
+def test_a_name_the_problem_does_not_know_gets_a_hint(backprop, part, answer, hint):
     result = grade_answer(backprop, part, answer)
     assert result.verdict == "invalid"
     assert hint in result.feedback

@@ -217,8 +217,8 @@ ERRORS = [
     (r"\alpha", 0, r"unknown symbol '\alpha'"),
     (r"\sigma(x)", 7, "unknown symbol 'x'"),
     (r"\delta_k y_k", 9, "unknown symbol 'y'"),
-    ("sigma(z_j)", 0, r"did you mean \sigma?"),
-    ("delta_k", 0, r"did you mean \delta?"),
+    ("sigmaa(z_j)", 0, r"did you mean \sigma?"),
+    (r"\Psi_j", 0, r"did you mean \psi?"),
     # indices: how many, which letters
     ("w_{j}", 1, "w takes 2 indexes"),
     ("w_{jkk}", 1, "found 3"),

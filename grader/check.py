@@ -12,16 +12,20 @@ import hashlib
 from dataclasses import dataclass
 from enum import Enum
 
+import mpmath
 import numpy as np
 import sympy
 
 from .expr import Call, Deriv, Expr, Ref, map_children, rename_indices, to_latex
-from .network import ACTIVATIONS
+from .network import ACTIVATIONS, PRECISE_DIGITS
 from .problem import Part, Problem
-from .tensor import Tensor, combine
+from .tensor import EvaluationError, Tensor, combine
 
 RTOL = 1e-6
 ATOL = 1e-9
+STABLE_DIFFERENCE = mpmath.mpf("1e-30")  # a difference this large, equal at 50 and 100
+#                                          digits, is no rounding error
+VANISHED = mpmath.mpf("1e-40")           # at 100 digits, equal values agree this closely
 SAMPLES = np.linspace(-3.0, 3.0, 9)
 
 
@@ -55,6 +59,7 @@ class PartChecker:
             self.instances.append(network.numeric(seed + 100 * n, activation,
                                                   variables=variables))
         self._symbolic: dict[str, object] = {}
+        self._precise: dict[tuple[int, int], object] = {}
 
     # ------------------------------------------------------------------ numeric
     def values(self, expr: Expr) -> list[Tensor]:
@@ -86,6 +91,71 @@ class PartChecker:
         if sigmoid and others and all(sigmoid) and not all(others):
             return NumericOutcome(Agreement.SIGMOID_ONLY, ratio)
         return NumericOutcome(Agreement.DIFFERENT, ratio)
+
+    def recheck(self, answer: Expr, target: Expr, everywhere: bool = False) -> Agreement | None:
+        """Settle a difference the float network sees, with exact-enough arithmetic.
+
+        Every instance where the floats differ is evaluated again from the same random values
+        with mpmath, at 50 and at 100 digits. A real difference is the same at both precisions:
+        it proves the expressions differ (``DIFFERENT``), with no symbolic work. Rounding noise
+        (a huge power minus its expansion) vanishes at 100 digits: if that is all there was,
+        the two are ``EQUAL`` on the network. None when it cannot be settled (a division by
+        zero, a complex logarithm, a difference that is neither). ``everywhere`` looks at every
+        value, not only where the floats differ: a difference below the float tolerance
+        (an added 10^{-9}) shows there.
+        """
+        settled = Agreement.EQUAL
+        with np.errstate(all="ignore"):
+            for n, (a, t) in enumerate(zip(self.values(answer), self.values(target))):
+                _, a_arr, t_arr = _broadcast(a, t)
+                apart = np.ones(a_arr.shape, bool) if everywhere else ~_close(a_arr, t_arr)
+                if not apart.any():
+                    continue
+                try:
+                    found = self._precise_agreement(n, answer, target, apart)
+                except (ArithmeticError, ValueError, TypeError, EvaluationError):
+                    return None
+                if found is not Agreement.EQUAL:
+                    return found
+        return settled
+
+    def confirmed_different(self, answer: Expr, target: Expr) -> bool:
+        """Whether the float network's difference is real (see ``recheck``)."""
+        return self.recheck(answer, target) is Agreement.DIFFERENT
+
+    def _differences(self, n: int, answer: Expr, target: Expr, apart: np.ndarray,
+                     digits: int) -> list:
+        with mpmath.workdps(digits):
+            key = (n, digits)
+            if key not in self._precise:
+                self._precise[key] = self.problem.network.precise(self.instances[n], digits)
+            instance = self._precise[key]
+            _, a_arr, t_arr = _broadcast(instance.value(answer), instance.value(target),
+                                         object)
+            out = []
+            for position in zip(*np.nonzero(apart)):
+                a, t = a_arr[position], t_arr[position]
+                if isinstance(a, mpmath.mpc) or isinstance(t, mpmath.mpc):
+                    out.append(None)  # a complex value (the log of a negative): no proof
+                else:
+                    out.append(mpmath.mpf(a) - mpmath.mpf(t))
+            return out
+
+    def _precise_agreement(self, n: int, answer: Expr, target: Expr,
+                           apart: np.ndarray) -> Agreement | None:
+        low = self._differences(n, answer, target, apart, PRECISE_DIGITS)
+        high = self._differences(n, answer, target, apart, 2 * PRECISE_DIGITS)
+        equal = True
+        with mpmath.workdps(2 * PRECISE_DIGITS):
+            for d_low, d_high in zip(low, high):
+                if d_low is None or d_high is None or not mpmath.isfinite(d_high):
+                    return None
+                if abs(d_high) > STABLE_DIFFERENCE and \
+                        abs(d_low - d_high) <= mpmath.mpf("1e-9") * abs(d_high):
+                    return Agreement.DIFFERENT
+                if abs(d_high) > VANISHED:
+                    equal = False
+        return Agreement.EQUAL if equal else None
 
     def first_difference(self, before: Expr, after: Expr):
         """(activation, {index: value}, before's value, after's value) where they first differ."""
@@ -146,11 +216,12 @@ class PartChecker:
         return all(_is_zero(d, expect_equal) for d in difference.array.flat)
 
 
-def _broadcast(a: Tensor, t: Tensor) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
-    """Both values as float arrays over the same axes (t's first)."""
+def _broadcast(a: Tensor, t: Tensor, dtype=float) -> tuple[tuple[str, ...], np.ndarray,
+                                                              np.ndarray]:
+    """Both values as arrays over the same axes (t's first)."""
     axes = t.axes + tuple(x for x in a.axes if x not in t.axes)
-    a_arr, t_arr = np.broadcast_arrays(a.aligned(axes).astype(float),
-                                       t.aligned(axes).astype(float))
+    a_arr, t_arr = np.broadcast_arrays(a.aligned(axes).astype(dtype),
+                                       t.aligned(axes).astype(dtype))
     return axes, a_arr, t_arr
 
 
@@ -172,6 +243,8 @@ def _is_zero(expr, thorough: bool) -> bool:
     its cancelled form is. That is complete for these expressions and far faster than
     ``simplify``, which can take a minute on a sigmoid network's gradients.
     """
+    if isinstance(expr, (int, float)):  # a plain number (an identity matrix's entry)
+        return expr == 0
     if not expr.has(*TRANSCENDENTAL):
         expanded = sympy.expand(expr)
         if expanded == 0:

@@ -13,9 +13,10 @@ homework. A document is read by these rules:
    a part is marked twice, the later one wins only if it holds an answer.
 2. **Answer region.** If the part has a label, only text after it is read: the first
    "Your answer:" (also ``**Your answer:**``), else the first "Answer:" or "Solution:".
-   Without a label the whole part is read, except the question's own math: the leading math
-   regions whose whitespace-free text occurs in the part's prompt, in the same order, are
-   dropped; the first region that does not continue the prompt ends the question.
+   Without a label the whole part is read, except the question's own math when the student
+   restated the question: the leading math regions whose whitespace-free text occurs in the
+   part's prompt, in the same order, and whose preceding prose is the prompt's too, are
+   dropped (``(d) $\delta_k$`` alone is an answer, though the prompt says "Use $\delta_k$").
 3. **Math.** ``$..$`` (within a paragraph), ``$$..$$``, ``\[..\]``, ``\(..\)`` and the display
    environments (``equation``, ``align``, ``gather``, ``multline``, ``eqnarray``, ... with or
    without ``*``, also ``aligned``/``split``/``gathered`` nested inside them). Inside, rows
@@ -26,8 +27,10 @@ homework. A document is read by these rules:
 4. **Chains.** A row or display whose text starts with ``=`` continues the previous chain;
    so does a row of the same display that starts with ``+``, ``-``, ``\cdot``, ``\times`` or
    ``\pm`` (a long expression broken over lines). A chain's pieces are joined with single
-   spaces into ``lhs = rhs1 = rhs2 ...``; the answer is the LAST chain of the region (the
-   grader takes its last right-hand side).
+   spaces into ``lhs = rhs1 = rhs2 ...``. The answer is every chain of the region, in order,
+   joined by ``\\`` (by ``\quad \text{where} \quad`` when the prose between them starts a
+   remark: "where", "since", "with", ...): the grader finds the claim about the asked
+   quantity among them (``grader.claims``), a where-clause being a side claim.
 5. **Boxes.** The content of the last non-empty ``\boxed{...}`` of the region wins.
 6. **Plain text.** If the region has no math delimiters at all, its non-empty lines are the
    answer, joined with a space (without a label, leading lines that are the question's
@@ -436,13 +439,46 @@ def _segment_answer(
         latex, offset = plain
         return ExtractedAnswer(segment.part, latex, _line_of(line_starts, base + offset))
 
-    pieces = [piece for math in _drop_question_math(maths, prompt) for piece in _pieces(math)]
+    kept = _drop_question_math(region, maths, prompt)
+    pieces = [piece for math in kept for piece in _pieces(math)]
     chains = _chains(pieces)
     if not chains:
         return None
-    chain = chains[-1]
-    latex = " ".join(piece.text for piece in chain)
-    return ExtractedAnswer(segment.part, latex, _line_of(line_starts, base + chain[0].offset))
+    latex = _joined(region, chains)
+    return ExtractedAnswer(segment.part, latex, _line_of(line_starts, base + chains[0][0].offset))
+
+
+_SIDE_PROSE = re.compile(
+    r"\b(?:where|since|because|with|for all|for every|for each|using|by|note|given|here|"
+    r"recall|provided|assuming)\b", re.IGNORECASE)
+
+
+def _joined(region: str, chains: list[list[_Piece]]) -> str:
+    """Rule 4: every chain of the region, in order, for the grader to find the claim in.
+
+    Chains are joined by a line break ``\\\\``; where the prose between two chains starts a
+    remark ("where", "since", "with", ...), by ``\\quad \\text{where} \\quad``, so the
+    grader reads what follows as a side claim, as a TA would.
+    """
+    parts = [" ".join(piece.text for piece in chains[0])]
+    for before, chain in zip(chains, chains[1:]):
+        same_display = before[-1].region == chain[0].region
+        prose = "" if same_display else region[before[-1].region_end:chain[0].region]
+        word = _SIDE_PROSE.search(_without_math_markup(prose))
+        text = " ".join(piece.text for piece in chain)
+        if word:
+            joint = f" \\quad \\text{{{word.group().lower()}}} \\quad "
+        elif text.startswith(_CONTINUATION_OPERATORS):
+            joint = " ; "  # another display that starts with + does not go on from this one
+        else:
+            joint = " \\\\ "
+        parts.append(joint + text)
+    return "".join(parts)
+
+
+def _without_math_markup(prose: str) -> str:
+    """Prose between two math regions, without their delimiters and environment names."""
+    return re.sub(r"\\(?:begin|end)\s*\{[^}]*\}|\\[\[\]()]|\$", " ", prose)
 
 
 _BOXED = re.compile(r"\\boxed[ \t]*\{")
@@ -494,6 +530,10 @@ class _Math(NamedTuple):
 
     offset: int
     content: str
+
+    @property
+    def end(self) -> int:
+        return self.offset + len(self.content)
 
 
 _ALIGNMENT_ENVS = frozenset(
@@ -568,11 +608,28 @@ def _find_closer(text: str, closer: str, start: int, missing: set[str]) -> int:
     return at
 
 
-def _drop_question_math(maths: list[_Math], prompt: str | None) -> list[_Math]:
-    """Drop the leading math that is the question's own (rule 2)."""
+def _drop_question_math(region: str, maths: list[_Math], prompt: str | None) -> list[_Math]:
+    """Drop the leading math that is the question's own (rule 2).
+
+    Math counts as the question's only where the student restated the question: the math
+    occurs in the prompt (in order) and so does the prose just before it (the first math
+    needs some; later ones may follow with none, as in "$a$, $b$"). ``(d) $\\delta_k$``
+    alone is an answer even though the prompt says "Use $\\delta_k$".
+    """
     if not prompt:
         return maths
-    return maths[_question_length([math.content for math in maths], prompt) :]
+    words = set(re.findall(r"[a-z]+", prompt.lower()))
+    count = 0
+    limit = _question_length([math.content for math in maths], prompt)
+    previous_end = 0
+    while count < limit:
+        prose = re.findall(r"[a-z]+", _without_math_markup(
+            region[previous_end:maths[count].offset]).lower())
+        if (not prose and count == 0) or sum(w in words for w in prose) * 2 < len(prose):
+            break  # the question is not restated here: this math is the student's
+        previous_end = maths[count].end
+        count += 1
+    return maths[count:]
 
 
 def _question_length(items: Sequence[str], prompt: str) -> int:
@@ -602,6 +659,7 @@ class _Piece(NamedTuple):
     text: str
     offset: int
     region: int
+    region_end: int = 0
 
 
 _TOKEN = re.compile(r"\\(?:[A-Za-z]+\*?|.)|[^\\{}&]+|.", re.DOTALL)
@@ -622,7 +680,7 @@ def _pieces(math: _Math) -> list[_Piece]:
         text = _clean(raw)
         if text:
             offset = math.offset + _ROW_START.match(math.content, start).end()
-            pieces.append(_Piece(text, offset, math.offset))
+            pieces.append(_Piece(text, offset, math.offset, math.end))
     return pieces
 
 

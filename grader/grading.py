@@ -165,9 +165,13 @@ def _verdict(part: Part, checker: PartChecker, answer: Expr, text: str, interpre
     if free_indices(answer) != part.free:
         return _index_feedback(checker, part, answer, text, interpreted)
     numeric = checker.numeric(answer, part.reference_expr)
-    if numeric.agreement is Agreement.EQUAL:
+    settled = None
+    if numeric.agreement is not Agreement.EQUAL:  # a counterexample? check it at 100 digits
+        settled = checker.recheck(answer, part.reference_expr)
+    if numeric.agreement is Agreement.EQUAL or settled is Agreement.EQUAL:
         return _equal(checker, part, answer, text, interpreted, note)
-    if checker.symbolic(answer, part.reference_expr, expect_equal=False):
+    if settled is not Agreement.DIFFERENT \
+            and checker.symbolic(answer, part.reference_expr, expect_equal=False):
         return _result(part, Verdict.REVIEW,
                        "The numeric and symbolic checks disagree about this answer; "
                        "a TA will review it.", text, interpreted, flags=["disagree"])
@@ -188,6 +192,10 @@ def _mistake_result(part: Part, mistake, text: str, interpreted: str) -> PartRes
 def _equal(checker: PartChecker, part: Part, answer: Expr, text: str, interpreted: str,
            note: str) -> PartResult:
     if not checker.symbolic(answer, part.reference_expr, expect_equal=True):
+        if checker.recheck(answer, part.reference_expr, everywhere=True) is Agreement.DIFFERENT:
+            return _result(part, Verdict.INCORRECT, "Not equal to the asked quantity: your "
+                           "expression differs from it by a very small amount, which shows "
+                           "when the network is computed to 100 digits.", text, interpreted)
         return _result(part, Verdict.REVIEW,
                        "The numeric check finds your answer right but the symbolic proof did "
                        "not go through; a TA will review it.", text, interpreted,

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import cache
 
+import mpmath
 import numpy as np
 import sympy
 
@@ -119,6 +120,38 @@ class Symbolic(Backend):
         return np.eye(n, dtype=int).astype(object)
 
 
+class Precise(Backend):
+    """mpmath numbers (at the working precision), to confirm what the float network says."""
+
+    dtype = object
+
+    def number(self, value: Fraction):
+        return mpmath.mpf(value.numerator) / value.denominator
+
+    def constant(self, name: str):
+        return +mpmath.e if name == "e" else +mpmath.pi
+
+    def function(self, name: str, order: int):
+        return _precise(self.ALIASES.get(name, name), order)
+
+    def log(self, array):
+        return np.frompyfunc(mpmath.log, 1, 1)(array)
+
+    def eye(self, n: int):
+        return np.eye(n, dtype=int).astype(object)
+
+
+PRECISE_DIGITS = 50
+
+
+@cache
+def _precise(name: str, order: int):
+    x = Symbolic._x
+    formula = Symbolic.EXPLICIT[name]
+    formula = sympy.diff(formula, x, order) if order else formula
+    return np.frompyfunc(sympy.lambdify(x, formula, "mpmath"), 1, 1)
+
+
 @cache
 def _explicit(name: str, order: int):
     x = Symbolic._x
@@ -197,8 +230,26 @@ class Network:
                    for v in variables}
         return self._instance(Symbolic(), sizes, values, tensors, activation)
 
+    def precise(self, instance: Evaluator, digits: int = 50) -> Evaluator:
+        """The same instance as the float ``instance``, in mpmath numbers of ``digits`` digits.
+
+        Use its values inside ``mpmath.workdps(digits)``.
+        """
+        to_mp = np.frompyfunc(lambda v: mpmath.mpf(float(v)), 1, 1)
+
+        def exact(array) -> np.ndarray:
+            return np.asarray(to_mp(np.asarray(array, dtype=float)), dtype=object)
+
+        with mpmath.workdps(digits):
+            values = {name: exact(array) for name, array in instance.given.items()}
+            variables = {name: Tensor(exact(t.array), t.axes)
+                         for name, t in instance.variables.items()}
+            return self._instance(Precise(), dict(instance.sizes), values, variables,
+                                  instance.activation)
+
     def _instance(self, backend, sizes, values, variables, activation) -> Evaluator:
         network = self
+        given = {name: values[name] for name in self.leaves if name in values}
 
         def lookup(name: str):
             if name not in values:
@@ -211,6 +262,7 @@ class Network:
             return values[name]
 
         evaluator = Evaluator(backend, sizes, lookup, variables, self, activation)
+        evaluator.given = given
         with np.errstate(all="ignore"):
             for equation in self.equations:
                 t = evaluator.value(equation.rhs)

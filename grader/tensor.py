@@ -118,6 +118,7 @@ class Evaluator:
         self.network = network
         self.activation = activation
         self.cache: dict[Expr, Tensor] = {}
+        self.given: dict[str, np.ndarray] = {}  # the leaves' values (set by the network)
 
     # ------------------------------------------------------------------ forward
     def value(self, expr: Expr) -> Tensor:

@@ -75,7 +75,8 @@ SEED_EXPECTED = {
         r" = \delta_k \frac{\partial}{\partial f_k} \sum_j b_j w_{jk} + f_k = \delta_k",
     ),
     "e": (
-        78,
+        74,
+        r"b_j = g(z_j) \\ "
         r"\frac{\partial E}{\partial z_j} = \sum_k \frac{\partial E}{\partial h_k}"
         r" \sum_j \frac{\partial h_k}{\partial b_j} \frac{\partial b_j}{\partial z_j}"
         r" = \sum_k \delta_k \sum_j \frac{\partial h_k}{\partial b_j}"
@@ -84,12 +85,16 @@ SEED_EXPECTED = {
         r" = \sum_k \delta_k w_{jk} g\prime(z_j) = g\prime(z_j) \sum_k \delta_k w_{jk}",
     ),
     "f": (
-        88,
+        84,
+        r"\frac{\partial z_j}{\partial u_{ij}} = \frac{\partial}{\partial u_{ij}} "
+        r"\left( e_j + \sum_i a_i u_{ij} \right) = a_i \\ "
         r"\frac{\partial E}{\partial u_{ij}} = \frac{\partial E}{\partial z_j}"
         r" \frac{\partial z_j}{\partial u_{ij}} = \psi_j a_i",
     ),
     "g": (
-        97,
+        95,
+        r"\frac{\partial z_j}{\partial e_j} = \frac{\partial}{\partial e_j} "
+        r"\left( e_j + \sum_i a_i u_{ij} \right) = 1 \\ "
         r"\frac{\partial E}{\partial e_j} = \frac{\partial E}{\partial z_j}"
         r" \frac{\partial z_j}{\partial e_j} = \psi_j",
     ),
@@ -118,12 +123,13 @@ def test_seed_final_chain(seed: Submission, part: str, line: int, latex: str) ->
     assert seed.answers[part] == ExtractedAnswer(part=part, latex=latex, line=line, boxed=False)
 
 
-def test_seed_auxiliary_displays_are_not_answers(seed: Submission) -> None:
-    """'Note that' displays of (e), (f), (g) are earlier chains: never the answer."""
+def test_seed_auxiliary_displays_come_before_the_answer(seed: Submission) -> None:
+    """'Note that' displays of (e), (f), (g) are earlier chains, kept for the grader, which
+    grades the chain about the asked quantity (grader.claims), not these."""
     assert seed.answers["e"].latex.endswith(r"= g\prime(z_j) \sum_k \delta_k w_{jk}")
-    assert seed.answers["f"].latex.startswith(r"\frac{\partial E}{\partial u_{ij}} =")
-    assert "b_j = g(z_j)" not in seed.answers["e"].latex
-    assert r"\left( e_j + \sum_i a_i u_{ij} \right)" not in seed.answers["f"].latex
+    assert seed.answers["e"].latex.startswith(r"b_j = g(z_j) \\ ")
+    assert seed.answers["f"].latex.index(r"\frac{\partial z_j}{\partial u_{ij}} =") \
+        < seed.answers["f"].latex.index(r"\frac{\partial E}{\partial u_{ij}} =")
 
 
 def test_seed_without_labels_reads_the_same_answers(seed: Submission) -> None:
@@ -138,7 +144,7 @@ def test_seed_questions_alone_have_no_answers() -> None:
     questions = "\n\n".join(f"({part}) {prompt}" for part, prompt in SEED_PROMPTS.items())
     assert parse_document(questions, PARTS, SEED_PROMPTS).answers == {}
     # Without prompts the question's own math would be read, which is what prompts prevent.
-    assert latex_of(questions, "b") == "h_k"
+    assert latex_of(questions, "b").endswith(r"c_k \\ t_k \\ h_k")
 
 
 # --------------------------------------------------------------------------------------------
@@ -150,8 +156,10 @@ def test_seed_questions_alone_have_no_answers() -> None:
     [
         ("a", 13, r"g'(x) = \frac{d}{dx} \sigma(x) = \sigma(x) \left(1 - \sigma(x)\right)"),
         ("b", 24, r"\delta_k = \frac{\partial E}{\partial h_k} = (c_k - t_k) g'(h_k)"),
-        ("c", 34, r"\frac{\partial E}{\partial w_{jk}} = \delta_k b_j"),
-        ("d", 40, r"\frac{\partial E}{\partial f_k} = \delta_k"),
+        ("c", 33, r"h_k = \sum_j b_j w_{jk} + f_k \\ "
+                  r"\frac{\partial E}{\partial w_{jk}} = \delta_k b_j"),
+        ("d", 39, r"\frac{\partial E}{\partial f_k} = \delta_k \cdot 1 \\ "
+                  r"\frac{\partial E}{\partial f_k} = \delta_k"),
         ("e", 46, r"\psi_j = \sum_k \delta_k w_{jk} \cdot g'(z_j)"),
     ],
     ids=[
@@ -248,7 +256,10 @@ QUESTION_MATH_PROMPTS = {
     ("prompts", "expected"),
     [
         (QUESTION_MATH_PROMPTS, {"b": "(c_k - t_k) g'(h_k)", "d": r"\delta_k"}),
-        (None, {"b": "(c_k - t_k) g'(h_k)", "d": r"\delta_k", "g": r"\psi_j"}),
+        (None, {"b": r"\delta_k = \frac{\partial E}{\partial h_k} \\ \delta_k \\ "
+                      r"(c_k - t_k) g'(h_k)",
+                "d": r"\frac{\partial E}{\partial f_k} \\ \delta_k \\ \delta_k",
+                "g": r"\frac{\partial E}{\partial e_j} \quad \text{using} \quad \psi_j"}),
     ],
     ids=["prompts-drop-question-math", "no-prompts-question-math-read"],
 )
@@ -344,7 +355,8 @@ def test_marker_only_for_given_part_ids() -> None:
     """Part ids may be longer than a letter; other labels are not markers."""
     text = "(1a) Your answer: $x$\n(1b) Your answer: $y$\n(a) Your answer: $z$\n"
     submission = parse_document(text, ["1a", "1b"])
-    assert {part: a.latex for part, a in submission.answers.items()} == {"1a": "x", "1b": "z"}
+    assert {part: a.latex for part, a in submission.answers.items()} == {"1a": "x",
+                                                                          "1b": r"y \\ z"}
 
 
 def test_repeated_marker_without_answer_keeps_the_first() -> None:
@@ -391,7 +403,7 @@ def test_answer_labels(label: str) -> None:
 def test_first_your_answer_label_wins_over_other_labels() -> None:
     """"Your answer:" starts the region even when "Answer:" came first in the question."""
     text = "(c) Answer: in terms of $q$.\nYour answer: $$x = y$$ so the final answer: $y$\n"
-    assert latex_of(text) == "y"
+    assert latex_of(text) == r"x = y \\ y"
     assert latex_of("(c) Answer: in terms of $q$.\nYour answer: $$x = y$$\n") == "x = y"
 
 
@@ -499,7 +511,7 @@ def test_tex_comments_removed_only_in_tex() -> None:
     """% starts a comment in .tex (not \\%), but is text in markdown."""
     text = "(c) Your answer: $x$ % $y$\n"
     assert latex_of(text, fmt="tex") == "x"
-    assert latex_of(text, fmt="md") == "y"
+    assert latex_of(text, fmt="md") == r"x \\ y"
     assert latex_of("(c) Your answer: $x \\% y$\n", fmt="tex") == r"x \% y"
     assert latex_of("% (c) Your answer: $x$\n", fmt="tex") is None
 
@@ -512,22 +524,24 @@ def test_tex_comments_removed_only_in_tex() -> None:
     ("math", "expected"),
     [
         ("$$a = b$$\n$$= c$$\n\n$$= d$$", "a = b = c = d"),
-        ("$$a = b$$ text $$c = d$$", "c = d"),
-        (r"\begin{align*} a &= b \\ c &= d \end{align*}", "c = d"),
+        ("$$a = b$$ text $$c = d$$", r"a = b \\ c = d"),
+        ("$$a = b$$ where $$c = d$$", r"a = b \quad \text{where} \quad c = d"),
+        (r"\begin{align*} a &= b \\ c &= d \end{align*}", r"a = b \\ c = d"),
         (r"\begin{align*} a &= b \\ &= c \\ &= d \end{align*}", "a = b = c = d"),
         (r"\begin{align*} a &= b \\ = c \end{align*}", "a = b = c"),
         (r"\begin{align*} a &= b \\ &+ c \end{align*}", "a = b + c"),
-        ("$$a = b$$ $$+ c$$", "+ c"),
+        ("$$a = b$$ $$+ c$$", "a = b ; + c"),
         (r"$$a = b \\$$", "a = b"),
         (r"$$\begin{cases} 1 & x > 0 \\ 0 & x \le 0 \end{cases}$$",
          r"\begin{cases} 1 & x > 0 \\ 0 & x \le 0 \end{cases}"),
         (r"$$\frac{a \\ b}{c} = d$$", r"\frac{a \\ b}{c} = d"),
         ("$$= c$$", "= c"),
-        ("$$a = b$$\n$$b_j = g(z_j)$$", "b_j = g(z_j)"),
+        ("$$a = b$$\n$$b_j = g(z_j)$$", r"a = b \\ b_j = g(z_j)"),
     ],
     ids=[
         "displays-starting-with-equals-continue",
-        "a-later-chain-wins",
+        "every-chain-in-order",
+        "prose-remark-makes-a-side-claim",
         "align-rows-separate-chains",
         "align-rows-ampersand-equals-continue",
         "row-with-bare-equals-continues",
@@ -537,18 +551,20 @@ def test_tex_comments_removed_only_in_tex() -> None:
         "cases-keeps-ampersand-and-line-breaks",
         "line-break-inside-braces-kept",
         "lone-continuation",
-        "last-chain-even-if-auxiliary-looking",
+        "auxiliary-chains-kept",
     ],
 )
 def test_chains(math: str, expected: str) -> None:
-    """Pieces starting with = join the previous chain; the last chain is the answer."""
+    """Pieces starting with = join the previous chain; every chain is kept, in order, for the
+    grader to find the claim about the asked quantity among them."""
     assert latex_of(f"(c) Your answer:\n{math}\n") == expected
 
 
 def test_chain_line_is_where_it_starts() -> None:
-    """line is the line of the chain's first piece, not of its last."""
+    """line is the line of the answer's first piece, not of its last."""
     text = "(c) Compute.\nYour answer:\n$$a = b$$\n\n$$c = d$$\n\n$$= e$$\n"
-    assert parse_document(text, PARTS).answers["c"] == ExtractedAnswer("c", "c = d = e", 5)
+    assert parse_document(text, PARTS).answers["c"] == ExtractedAnswer(
+        "c", r"a = b \\ c = d = e", 3)
 
 
 # --------------------------------------------------------------------------------------------
@@ -564,7 +580,7 @@ def test_chain_line_is_where_it_starts() -> None:
         (r"$\boxed{x}$ and a template $\boxed{ }$", "x"),
         (r"$\boxed {x}.$", "x"),
         (r"\boxed{\delta_k b_j.}", r"\delta_k b_j"),
-        (r"$\boxed{x$ and $y = z$", "y = z"),
+        (r"$\boxed{x$ and $y = z$", r"\boxed{x \\ y = z"),
     ],
     ids=[
         "box-beats-later-chain",
@@ -579,7 +595,7 @@ def test_chain_line_is_where_it_starts() -> None:
 def test_boxed(math: str, expected: str) -> None:
     """The last non-empty, balanced \\boxed{} of the region wins."""
     answer = parse_document(f"(c) Your answer: {math}\n", PARTS).answers["c"]
-    assert (answer.latex, answer.boxed) == (expected, expected != "y = z")
+    assert (answer.latex, answer.boxed) == (expected, not expected.endswith("y = z"))
 
 
 def test_boxed_in_question_text_is_not_read() -> None:

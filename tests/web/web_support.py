@@ -40,7 +40,9 @@ SEED_ANSWERS = {
     "g": r"\psi_j",
 }
 # Grading this makes SymPy expand for far longer than the part's time limit.
-SLOW_G = (r"\psi_j + (\sum_i a_i + \sum_k f_k + \sum_k t_k + e_j + \sum_i a_i^2)^{60}")
+# Right in value, but its proof expands two 60th powers of sums: SymPy takes minutes.
+SLOW_G = (r"\psi_j + ((\sum_i a_i + e_j) + (\sum_k t_k + \sum_k f_k))^{60} - ((\sum_i a_i + e_j)^2"
+          r" + 2(\sum_i a_i + e_j)(\sum_k t_k + \sum_k f_k) + (\sum_k t_k + \sum_k f_k)^2)^{30}")
 
 
 def make_app(db: Path, pool: GradingPool, **extra):

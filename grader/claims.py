@@ -171,6 +171,8 @@ def _states_value(reading: Reading, asked: _Asked, index: int) -> _Found | None:
     if not reading.is_equation:
         return None
     forms = [None if line.expr is None else asked.linear(line.expr) for line in reading.lines]
+    if len(forms) > 2:  # in a chain only c * asked is the asked side; "asked + x" is a value
+        forms = [f if f is None or f[1] is None else None for f in forms]
     holding = [n for n, form in enumerate(forms) if form is not None]
     values = [n for n, form in enumerate(forms) if form is None]  # unreadable sides included
     if not holding or not values:

@@ -206,6 +206,48 @@ def _prec(expr: Expr) -> int:
     return _PREC_ATOM
 
 
+def _takes_the_rest(expr: Expr) -> bool:
+    """Whether ``expr`` prints ending in an operator that would take what follows it."""
+    if isinstance(expr, Sum):
+        return True
+    if isinstance(expr, Deriv):
+        return not isinstance(expr.of, (Ref, Var))
+    if isinstance(expr, Neg):
+        return _takes_the_rest(expr.arg)
+    if isinstance(expr, Mul):
+        return _takes_the_rest(expr.factors[-1])
+    return False
+
+
+def _after_sign(arg: Expr) -> int:
+    """How tightly what follows a minus sign must bind: a second sign gets brackets."""
+    return _PREC_POW if _starts_with_sign(arg) else _PREC_MUL
+
+
+def _starts_with_sign(expr: Expr) -> bool:
+    if isinstance(expr, Neg) or (isinstance(expr, Num) and expr.value < 0):
+        return True
+    if isinstance(expr, Mul):
+        return _starts_with_sign(expr.factors[0])
+    if isinstance(expr, Add):
+        return _starts_with_sign(expr.terms[0])
+    return False
+
+
+def _factor_precedence(factors: tuple[Expr, ...], i: int) -> int:
+    """How tightly the i-th factor of a product must bind to print without brackets.
+
+    A sign only starts a product; a sum or a derivative operator takes the rest of the product
+    with it, so either is bracketed unless it comes last.
+    """
+    factor = factors[i]
+    if _takes_the_rest(factor) and i < len(factors) - 1:
+        return _PREC_ATOM
+    if i and isinstance(factor, Neg):
+        return _PREC_POW
+    return _PREC_MUL + 1 if i else _PREC_MUL
+
+
 def to_latex(expr: Expr) -> str:
     """Print ``expr`` as unambiguous LaTeX: explicit \\cdot, brackets where needed."""
 
@@ -225,17 +267,17 @@ def to_latex(expr: Expr) -> str:
     if isinstance(expr, Ref):
         return name_latex(expr.name) + _indices_latex(expr.indices)
     if isinstance(expr, Neg):
-        return "-" + wrap(expr.arg, _PREC_MUL)
+        return "-" + wrap(expr.arg, _after_sign(expr.arg))
     if isinstance(expr, Add):
         parts = [to_latex(expr.terms[0])]
         for term in expr.terms[1:]:
             if isinstance(term, Neg):
-                parts.append(" - " + wrap(term.arg, _PREC_MUL))
+                parts.append(" - " + wrap(term.arg, _after_sign(term.arg)))
             else:
                 parts.append(" + " + to_latex(term))
         return "".join(parts)
     if isinstance(expr, Mul):
-        return " \\cdot ".join(wrap(f, _PREC_MUL + 1 if i else _PREC_MUL)
+        return " \\cdot ".join(wrap(f, _factor_precedence(expr.factors, i))
                                for i, f in enumerate(expr.factors))
     if isinstance(expr, Div):
         return f"\\frac{{{to_latex(expr.num)}}}{{{to_latex(expr.den)}}}"
@@ -246,7 +288,7 @@ def to_latex(expr: Expr) -> str:
             return f"e^{{{to_latex(expr.arg)}}}"
         return f"{name_latex(expr.func)}{chr(39) * expr.order}\\left({to_latex(expr.arg)}\\right)"
     if isinstance(expr, Sum):
-        return f"\\sum_{{{expr.index}}} {wrap(expr.body, _PREC_MUL)}"
+        return f"\\sum_{{{expr.index}}} {wrap(expr.body, _after_sign(expr.body))}"
     if isinstance(expr, Deriv):
         d = "\\partial" if expr.partial else "d"
         if isinstance(expr.of, (Ref, Var)):
@@ -299,17 +341,17 @@ def _mml(expr: Expr) -> str:
             return _mi(expr.name)
         return f"<msub>{_mi(expr.name)}<mi>{escape(''.join(expr.indices))}</mi></msub>"
     if isinstance(expr, Neg):
-        return f"<mrow><mo>−</mo>{wrap(expr.arg, _PREC_MUL)}</mrow>"
+        return f"<mrow><mo>−</mo>{wrap(expr.arg, _after_sign(expr.arg))}</mrow>"
     if isinstance(expr, Add):
         parts = [_mml(expr.terms[0])]
         for term in expr.terms[1:]:
             if isinstance(term, Neg):
-                parts.append(f"<mo>−</mo>{wrap(term.arg, _PREC_MUL)}")
+                parts.append(f"<mo>−</mo>{wrap(term.arg, _after_sign(term.arg))}")
             else:
                 parts.append(f"<mo>+</mo>{_mml(term)}")
         return "<mrow>" + "".join(parts) + "</mrow>"
     if isinstance(expr, Mul):
-        inner = "<mo>·</mo>".join(wrap(f, _PREC_MUL + 1 if i else _PREC_MUL)
+        inner = "<mo>·</mo>".join(wrap(f, _factor_precedence(expr.factors, i))
                                   for i, f in enumerate(expr.factors))
         return f"<mrow>{inner}</mrow>"
     if isinstance(expr, Div):
@@ -325,7 +367,7 @@ def _mml(expr: Expr) -> str:
         return f"<mrow>{name}{_paren(_mml(expr.arg))}</mrow>"
     if isinstance(expr, Sum):
         return (f"<mrow><munder><mo>∑</mo><mi>{escape(expr.index)}</mi></munder>"
-                f"{wrap(expr.body, _PREC_MUL)}</mrow>")
+                f"{wrap(expr.body, _after_sign(expr.body))}</mrow>")
     if isinstance(expr, Deriv):
         d = "<mo>∂</mo>" if expr.partial else "<mi>d</mi>"
         if isinstance(expr.of, (Ref, Var)):

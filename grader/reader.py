@@ -414,7 +414,11 @@ class _Reader:
         if len(sub) > 1 or len(sup) > 1:
             raise self.error("two subscripts or superscripts on one symbol", scripts[1])
         if primes:
-            raise self.error("a prime only follows a function name, as in g'(h_k)", primes[0])
+            primed = self.primed_index(primary, sub, len(primes), scope)
+            if primed is None:
+                raise self.error("a prime only follows a function name, as in g'(h_k)",
+                                 primes[0])
+            return primed
         kind = primary.data
         if kind == "number":
             if sub:
@@ -447,6 +451,20 @@ class _Reader:
             exponent = self.superscript_value(sup[0], scope)
             return _power(base, exponent, self, sup[0])
         return base
+
+    def primed_index(self, primary: Tree, sub: list[Tree], primes: int,
+                     scope: _Scope) -> Expr | None:
+        """``\\delta_k'`` inside a sum over k': the prime belongs to the index."""
+        name = self.name_of(primary)
+        if not sub or name is None or self.vocab.aliases.get(name, name) \
+                not in self.vocab.quantities:
+            return None
+        letters = self.index_letters(sub[0].children[1], scope)
+        last, token = letters[-1]
+        if last + "'" * primes not in scope.bound:
+            return None
+        letters[-1] = (last + "'" * primes, token)
+        return self.symbol(primary, sub[0], scope, letters)
 
     def superscript_value(self, script: Tree, scope: _Scope) -> Expr:
         arg = script.children[1]
@@ -627,14 +645,16 @@ class _Reader:
             op, following = items[i + used]
             token = following.children[0].children[0] if following.children[0].children \
                 else None
-            if op is not None or len(following.children) != 1 or not isinstance(token, Token) \
-                    or token.type != "LETTER" or token.start_pos != end:
+            primes = following.children[1:]
+            if op is not None or any(p.data != "prime" for p in primes) \
+                    or not isinstance(token, Token) or token.type != "LETTER" \
+                    or token.start_pos != end:
                 break
-            letter = str(token)
+            letter = str(token) + "'" * len(primes)  # w_jk': a primed dummy
             if letter not in self.vocab.ranges and letter not in scope.bound:
                 break
             letters.append((letter, token))
-            end = token.end_pos
+            end = _end(following)
             used += 1
         if len(letters) != len(slots):
             return None
@@ -844,6 +864,7 @@ class _Reader:
         if not letters or letters[0].type != "LETTER" or any(t.type != "PRIME"
                                                              for t in letters[1:]):
             raise self.error("the index of a sum must be one letter, as in \\sum_k", sub[0])
+        primes += sum(s.data == "prime" for s in scripts)  # \sum_k' is read as \sum_{k'}
         letter = str(letters[0]) + "'" * primes
         if letter not in self.vocab.ranges and letter in self.vocab.quantities:
             raise self.error(f"'{letter}' is a quantity, not an index", letters[0])
@@ -1069,3 +1090,10 @@ def _rebound(expr: Expr, variable: str, value: Ref) -> Expr:
         wrt = value if isinstance(expr.wrt, Var) and expr.wrt.name == variable else expr.wrt
         return Deriv(_rebound(expr.of, variable, value), wrt, expr.partial)
     return map_children(expr, lambda child: _rebound(child, variable, value))
+
+
+def _end(node) -> int:
+    """Where the text of ``node`` ends."""
+    if isinstance(node, Token):
+        return node.end_pos
+    return max((_end(child) for child in node.children if child is not None), default=0)

@@ -117,6 +117,8 @@ def substitute(source: Source, pattern: re.Pattern[str], replace) -> Source:
     A piece is a string (new text, placed at the match's start) or a ``(start, end)`` span of
     the source to keep with its own origins.
     """
+    if pattern.search(source.text) is None:
+        return source
     out = _Builder(source)
     at = 0
     for match in pattern.finditer(source.text):

@@ -273,6 +273,8 @@ class _Splitter:
             content, after = self.argument(i + 1)
             if _is_relation_word(content):
                 return "relation", after, role
+            if content.strip().lower() == "times":  # \text{times}: a product, read as such
+                return "", i + 1, role
             if token in WORD_COMMANDS or _is_math_word(content):
                 if not _is_remark_word(content):
                     return "", i + 1, role

@@ -26,7 +26,7 @@ FIXED_ACTIVATIONS = ("sigmoid", "tanh", "softplus", "arctan")
 TOP_LEVEL_KEYS = frozenset({"id", "title", "points", "time_limit", "sigmoid_only_credit",
                             "form_credit", "step_deduction", "network", "parts"})
 NETWORK_KEYS = frozenset({"indices", "activation", "equations", "given", "positive", "simplex",
-                          "signals"})
+                          "signals", "aliases"})
 
 
 @dataclass(frozen=True)
@@ -228,8 +228,11 @@ class _SpecLoader:
         defined = self.definitions(table, "equations", sizes, "an equation")
         named = self.definitions(table, "signals", sizes, "a definition", default=[])
         quantities = {**leaves, **{name: idx for key, name, idx, _, _ in defined + named}}
-        vocab = Vocabulary(ranges=sizes, quantities=quantities,
-                           functions=frozenset({activation, "sigma"}), range_names=range_names)
+        functions = frozenset({activation, "sigma"})
+        aliases = self.aliases(self.get(table, "aliases", dict, where, default={}), quantities,
+                               functions)
+        vocab = Vocabulary(ranges=sizes, quantities=quantities, functions=functions,
+                           range_names=range_names, aliases=aliases)
         equations = [Equation(name, idx, self.expression(right, vocab, key, None), latex)
                      for key, name, idx, right, latex in defined]
         signals = {}
@@ -246,6 +249,26 @@ class _SpecLoader:
         for problem in network.check():
             raise self.fail("network.equations", problem)
         return network, vocab
+
+    def aliases(self, table: dict, quantities, functions) -> dict[str, str]:
+        """[network] aliases = { W = "w", "\\Delta" = "\\delta" }: other names students may use.
+
+        Off unless the spec lists them; an alias must be a new name for a known one.
+        """
+        out = {}
+        for alias, name in table.items():
+            key = f"network.aliases.{alias}"
+            if not isinstance(name, str):
+                raise self.fail(key, 'must name a quantity or function, as in W = "w"')
+            written, meant = alias.lstrip("\\"), name.lstrip("\\")
+            if meant not in quantities and meant not in functions:
+                raise self.fail(key, f"'{name}' is not a quantity or function of this problem")
+            if written in quantities or written in functions:
+                raise self.fail(key, f"'{alias}' already names something in this problem")
+            if not re.fullmatch(r"[A-Za-z]|[A-Za-z]{2,}", written):
+                raise self.fail(key, "an alias is one letter or a Greek letter's name")
+            out[written] = meant
+        return out
 
     def indices(self, table: dict) -> tuple[dict[str, str], dict[str, str]]:
         """[network.indices]: letter -> size letter, and letter -> what it runs over in words."""

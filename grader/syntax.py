@@ -197,7 +197,9 @@ def _word(match: re.Match[str], text: str, emit) -> None:
     r"""An upright word: ``\mathrm{d}`` is the letter, ``\operatorname{sech}`` a function."""
     command, word = match.group(1), match.group(2)
     at = match.start(2)
-    if word in FUNCTION_WORDS or word.lower() in ("sigmoid", "sech"):
+    if word.lower() == "times":  # \text{times}: a multiplication written in words
+        emit("TIMES", "\\times", match.start(), len(match.group()))
+    elif word in FUNCTION_WORDS or word.lower() in ("sigmoid", "sech"):
         emit("FUNC", FUNCTION_WORDS.get(word, word.lower()), match.start(), len(match.group()))
     elif re.fullmatch(r"[A-Za-z]", word) or (command not in TEXT_COMMANDS and command !=
                                              "operatorname" and re.fullmatch(r"[A-Za-z]+",

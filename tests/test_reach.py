@@ -1,0 +1,222 @@
+r"""Every form students write (docs/parsing.md) as a labelled case, graded on the live network.
+
+Each row: the part, the answer as a student writes it, and the verdict and share of the points a
+TA would give. Right and wrong answers are written in the same notation, so a form that is read
+but misread fails here. The second table is what is refused, with the message that names it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from grader.grading import grade_answer
+from grader.problem import load_problem
+
+C, P, W, X = "correct", "partial", "incorrect", "invalid"  # W: wrong
+
+READ = {
+    "claims": [
+        ("c", r"-\frac{\partial E}{\partial w_{jk}} = \delta_k b_j", W, 0),
+        ("c", r"-\frac{\partial E}{\partial w_{jk}} = -\delta_k b_j", C, 1),
+        ("b", r"2\delta_k = 2(c_k - t_k)g'(h_k)", C, 1),
+        ("b", r"2\delta_k = (c_k - t_k)g'(h_k)", W, 0),
+        ("b", r"(c_k - t_k)\,g'(h_k) = \delta_k", C, 1),
+        ("d", r"\frac{\partial E}{\partial f_k} - \delta_k = 0", C, 1),
+        ("g", r"\psi_j + \frac{\partial E}{\partial e_j} = 0", W, 0),
+        ("c", r"\frac{\partial (-E)}{\partial w_{jk}} = -\delta_k b_j", C, 1),
+        ("e", r"\psi_j = g'(z_j)\sum_k \delta_k w_{jk} \quad \text{where } "
+              r"\delta_k = \frac{\partial E}{\partial h_k}", C, 1),
+        ("c", r"\frac{\partial E}{\partial w_{jk}} = \delta_k b_j, \text{ where } "
+              r"\delta_k = (c_k - t_k) g'(h_k)", C, 1),
+        ("g", r"\frac{\partial E}{\partial e_j} = \psi_j b_j \quad \text{where } "
+              r"\psi_j = g'(z_j)\sum_k \delta_k w_{jk}", W, 0),
+        ("c", r"\frac{\partial E}{\partial f_k} = \delta_k \qquad "
+              r"\frac{\partial E}{\partial w_{jk}} = \delta_k b_j", C, 1),
+        ("d", r"\frac{\partial E}{\partial f_k} = \delta_k \qquad "
+              r"\frac{\partial E}{\partial w_{jk}} = \delta_k w_{jk}", C, 1),
+        ("c", r"\frac{\partial E}{\partial f_k} = \delta_k \qquad "
+              r"\frac{\partial E}{\partial w_{jk}} = \delta_k w_{jk}", W, 0),
+        ("c", r"\frac{\partial E}{\partial w_{jk}} = \frac{\partial E}{\partial h_k}"
+              r"\frac{\partial h_k}{\partial w_{jk}} = \delta_k b_j", C, 1),
+        ("g", r"\frac{\partial E}{\partial e_j}=\psi_j,\;\frac{\partial z_j}{\partial e_j}=1",
+         C, 1),
+        ("d", r"\delta_k = \frac{\partial E}{\partial f_k} \quad (\partial h_k/\partial f_k = 1)",
+         C, 1),
+        ("c", r"\text{By the chain rule, } \frac{\partial E}{\partial w_{jk}} = \delta_k b_j",
+         C, 1),
+        ("c", r"\delta_k \text{ times } b_j", C, 1),
+        ("c", r"\frac{\partial E}{\partial w_{jk}} \text{ is } \delta_k b_j", C, 1),
+    ],
+    "unicode": [
+        ("a", "σ(x)(1 − σ(x))", C, 1),
+        ("a", "σ(x)²(1 − σ(x))", W, 0),
+        ("a", "σ(x) − σ(x)²", C, 1),
+        ("c", "δₖ bⱼ", C, 1),
+        ("c", "δₖ bₖ", W, 0),
+        ("a", "𝜎(𝑥)(1 − 𝜎(𝑥))", C, 1),
+        ("d", "𝛿ₖ", C, 1),
+        ("e", "g′(zⱼ) Σₖ δₖ wⱼₖ", C, 1),
+        ("e", "g′(zⱼ) Σₖ δₖ wₖⱼ", W, 0),
+        ("e", "g′(zⱼ) Σₖ₌₁ᴷ δₖ wⱼₖ", C, 1),
+        ("f", "aᵢ ∗ ψⱼ", C, 1),
+        ("f", "aᵢ ∙ ψⱼ", C, 1),
+        ("f", "aᵢ · ψⱼ", C, 1),
+        ("f", "aᵢ × ψⱼ", C, 1),
+        ("b", "(cₖ − tₖ) g′(hₖ)", C, 1),
+        ("b", "(cₖ − tₖ) g´(hₖ)", C, 1),
+        ("b", "(cₖ − tₖ) g’(hₖ)", C, 1),
+        ("b", "(cₖ − tₖ) g(hₖ)", W, 0),
+        ("b", "(c_k\u00a0−\u00a0t_k)\u00a0g′(h_k)", C, 1),
+        ("e", "g″(zⱼ) Σₖ δₖ wⱼₖ", W, 0),
+    ],
+    "derivative spellings": [
+        ("b", r"(c_k - t_k)\dot g(h_k)", C, 1),
+        ("b", r"(c_k - t_k)\dot{g}(h_k)", C, 1),
+        ("b", r"(c_k - t_k) g^{(1)}(h_k)", C, 1),
+        ("b", r"(c_k - t_k) g^{(2)}(h_k)", W, 0),
+        ("b", r"(c_k - t_k) g^{\prime}(h_k)", C, 1),
+        ("b", r"(c_k - t_k) {g}'(h_k)", C, 1),
+        ("b", r"(c_k - t_k) \frac{dg}{dx}\Big|_{x=h_k}", C, 1),
+        ("b", r"(c_k - t_k) \frac{dg}{dx}\Big|_{x=t_k}", W, 0),
+        ("b", r"(c_k - t_k) \left.\frac{\mathrm{d}g}{\mathrm{d}x}\right|_{h_k}", C, 1),
+        ("b", r"(c_k - t_k) \frac{\partial g}{\partial h_k}", C, 1),
+        ("b", r"(c_k - t_k) \frac{dg}{dh}(h_k)", C, 1),
+        ("e", r"\left. \frac{dg}{dz} \right|_{z=z_j} \sum_k w_{jk}\delta_k", C, 1),
+        ("a", r"\sigma^{(1)}(x)", W, 0),
+        ("a", r"\partial_x \sigma(x)", W, 0),
+    ],
+    "words and remarks": [
+        ("a", r"\sigma(x)\,[1-\sigma(x)] \quad \text{for every real } x", C, 1),
+        ("a", r"\mathrm{sigmoid}(x) - \mathrm{sigmoid}(x)^{2}", C, 1),
+        ("c", r"b_j\,\delta_k \quad \textrm{(chain rule)}.", C, 1),
+        ("d", r"\delta_k \quad \forall k", C, 1),
+        ("d", r"\delta_k w_{jk} \quad \forall k", W, 0),
+        ("e", r"\psi_j = g'(z_j)\sum_k w_{jk}\delta_k \quad (j = 1, \dots, J)", C, 1),
+        ("c", r"\delta_k b_j.", C, 1),
+        ("c", r"\delta_k b_j,", C, 1),
+        ("b", r"\delta_k := (c_k - t_k) g'(h_k)", C, 1),
+        ("b", r"\delta_k \equiv (c_k - t_k) g'(h_k)", C, 1),
+        ("b", r"\delta_k \triangleq (t_k - c_k) g'(h_k)", P, 0.5),
+        ("b", r"\delta_k \leftarrow (c_k - t_k) g'(h_k)", C, 1),
+    ],
+    "delimiters and environments": [
+        ("c", r"$\delta_k b_j$", C, 1),
+        ("c", r"$$\delta_k b_j$$", C, 1),
+        ("c", r"\(\delta_k b_j\)", C, 1),
+        ("c", r"\[\delta_k w_{jk}\]", W, 0),
+        ("c", r"$\delta_k b_j", C, 1),
+        ("d", r"\begin{aligned} \frac{\partial E}{\partial f_k} &= \delta_k \cdot 1 \\ "
+              r"&= \delta_k \end{aligned}", C, 1),
+        ("d", r"\begin{align*} \frac{\partial E}{\partial f_k} &= \delta_k \\ "
+              r"&= \delta_k b_j \end{align*}", P, 0),
+        ("b", r"\begin{split} \delta_k &= \frac{\partial E}{\partial c_k} g'(h_k) \\ "
+              r"&= (c_k - t_k) g'(h_k) \end{split}", C, 1),
+        ("g", r"\begin{gathered} \frac{\partial E}{\partial e_j} = \psi_j \end{gathered}", C, 1),
+        ("f", r"\begin{equation*} \frac{\partial E}{\partial u_{ij}} = a_i \psi_j "
+              r"\end{equation*}", C, 1),
+        ("e", r"\displaystyle\sum_{k=1}^{K}\delta_k w_{jk}\,g'(z_j)", C, 1),
+        ("d", r"\left. \delta_k \right.", C, 1),
+    ],
+    "editor exports": [
+        ("c", r"{{\delta }_{k}}{{b}_{j}}", C, 1),
+        ("c", r"{{\delta }_{k}}{{z}_{j}}", W, 0),
+        ("b", r"{g}'\left( {{h}_{k}} \right)\left( {{c}_{k}}-{{t}_{k}} \right)", C, 1),
+        ("e", r"\sum\limits_{k}{{{w}_{jk}}{{\delta }_{k}}}{g}'\left( {{z}_{j}} \right)", C, 1),
+        ("c", r"b\_j \delta\_k", C, 1),
+        ("c", r"b_j \ast \delta_k", C, 1),
+        ("c", r"b_j \cdot{} \delta_k", C, 1),
+        ("c", r"b_j \* \delta_k", C, 1),
+        ("e", r"g'(z_j) \sum_l \delta_l w_jl", C, 1),
+        ("f", r"\psi_j \sum_i a_i u_ij", W, 0),
+    ],
+    "sums": [
+        ("e", r"g'(z_j)\sum_{r} w_{jr}\delta_r", C, 1),
+        ("e", r"g'(z_j)\sum_{k'} w_{jk'}\delta_{k'}", C, 1),
+        ("e", r"g'(z_j)\sum_{k''} w_{jk''}\delta_{k''}", C, 1),
+        ("e", r"g'(z_j)\sum\limits_{k} w_{jk}\delta_k", C, 1),
+        ("e", r"g'(z_j)\sum_k^{} w_{jk}\delta_k", C, 1),
+        ("e", r"g'(z_j)\sum_{}^{}{w_{jk}\delta_k}", C, 1),
+        ("g", r"g'(z_j)\sum w_{jk}\delta_k", C, 1),
+        ("e", r"g'(z_j)\sum_{k \in \{1,\ldots,K\}} \delta_k w_{jk}", C, 1),
+        ("e", r"g'(z_j)(\delta_1 w_{j1} + \dots + \delta_K w_{jK})", C, 1),
+        ("e", r"g'(z_j)(w_{j1}\delta_1 + w_{j2}\delta_2 + \cdots + w_{jK}\delta_K)", C, 1),
+        ("e", r"g'(z_j)(\delta_1 w_{j1} + \ldots + \delta_J w_{jJ})", W, 0),
+        ("e", r"g'(z_j)(\delta_1 w_{j1} + \dots + \delta_k w_{jk})", W, 0),
+        ("e", r"g'(z_j)(\delta_1 w_{j1} + \delta_2 w_{j2})", W, 0),
+        ("e", r"g'(z_j)\sum_{j'} \delta_k w_{j'k}", W, 0),
+        ("e", r"g'(z_j)\Sigma_k \delta_k w_{jk}", C, 1),
+    ],
+    "function spellings": [
+        ("a", r"\operatorname{sigmoid}(x)\,\operatorname{sigmoid}(-x)", C, 1),
+        ("a", r"\frac{\exp(-x)}{(1+\exp(-x))^2}", C, 1),
+        ("a", r"\frac{\mathrm{e}^{-x}}{(1+\mathrm{e}^{-x})^2}", C, 1),
+        ("a", r"\frac{\mathrm{e}^{x}}{1+\mathrm{e}^{x}}", W, 0),
+        ("a", r"\exp\left(-\log(1+e^{-x})-\log(1+e^{x})\right)", C, 1),
+        ("a", r"\frac{1}{4}\left(1 - \tanh^2(x/2)\right)", C, 1),
+        ("a", r"\frac{1}{4\cosh^2(x/2)}", C, 1),
+        ("a", r"\frac{1}{4\cosh^2(x)}", W, 0),
+        ("a", r"\frac{1}{4\left(1+\sinh^{2}(x/2)\right)}", C, 1),
+        ("a", r"\frac{1}{4}\operatorname{sech}^2(x/2)", C, 1),
+        ("a", r"\frac{1}{2}\operatorname{sech}^2(x/2)", W, 0),
+        ("a", r"sigma(x)(1 - sigma(x))", C, 1),
+    ],
+}
+ROWS = [(family, *row) for family, rows in READ.items() for row in rows]
+
+
+@pytest.fixture(scope="module")
+def problem():
+    return load_problem("backprop")
+
+
+@pytest.mark.parametrize("family, part, answer, verdict, share", ROWS,
+                         ids=[f"{r[0]}: ({r[1]}) {r[2]}" for r in ROWS])
+def test_read_as_a_ta_reads_it(problem, family, part, answer, verdict, share) -> None:
+    result = grade_answer(problem, part, answer)
+    assert result.score == pytest.approx(share * result.max_score), result.feedback
+    if verdict == P:  # a partial share, or none with the steps' deduction: not full, not zero
+        assert result.verdict.value in ("partial", "incorrect")
+    else:
+        assert result.verdict.value == verdict, result.feedback
+
+
+REFUSED = [
+    ("c", r"\delta_k \hat{b}_j", r"unknown command \hat"),
+    ("c", r"\delta_k (b_j \text{ hidden})", r"words inside the formula (\text{hidden})"),
+    ("a", r"\operatorname{softsign}(x)", r"unknown function \operatorname{softsign}"),
+    ("a", r"\sigam(x)(1-\sigma(x))", r"did you mean \sigma?"),
+    ("c", r"\delta_k W_{jk}", "did you mean w?"),
+    ("c", r"\Delta_k b_j", r"did you mean \delta?"),
+    ("e", r"\sum a_i \delta_k", r"\sum needs its index"),
+    ("e", r"g'(z_j)\sum_{k=0}^{K} \delta_k w_{jk}", "must start at 1"),
+    ("b", r"\sigma(1 - \sigma)", r"\sigma needs an argument"),
+    ("b", r"(c_k - t_k)^\sigma", r"\sigma is a function"),
+    ("b", r"(c_k - t_k) g'(x) y\Big|_{h_k}", "write the variable the bar sets"),
+    ("c", r"\delta_k b_j \le 1", r"states a relation (\le)"),
+    ("a", "σ(x) ⊗ x", "unexpected character ⊗ (U+2297)"),
+    ("c", "\\delta_k\u202eb_j", "invisible control character U+202E"),
+    ("d", r"\delta_k + \dots", r"\dots needs terms on both sides"),
+    ("c", r"\nabla E", r"\nabla needs what it differentiates by"),
+]
+
+
+@pytest.mark.parametrize("part, answer, words", REFUSED, ids=[r[1] for r in REFUSED])
+def test_refused_with_a_message_that_names_it(problem, part, answer, words) -> None:
+    result = grade_answer(problem, part, answer)
+    assert result.verdict.value == "invalid"
+    assert result.score == 0
+    assert words in result.feedback
+
+
+ALIASES = Path(__file__).parent / "data" / "specs" / "aliases.toml"
+
+
+def test_a_spec_may_accept_other_names_off_by_default(problem) -> None:
+    """W_{ij} means w_{ij} only where the spec says so; elsewhere it gets a hint."""
+    aliased = load_problem(ALIASES)
+    assert grade_answer(aliased, "a", r"\frac{\partial E}{\partial W_{ij}} = a_i \Delta_j") \
+        .verdict.value == "correct"
+    assert grade_answer(aliased, "a", r"W_{ij}").verdict.value == "incorrect"
+    assert "did you mean w?" in grade_answer(problem, "c", r"W_{jk}").feedback

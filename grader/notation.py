@@ -13,7 +13,7 @@ What is rewritten:
   ``^{...}``; ``Σ ∑`` a sum; ``− – ∗ ∙ · × ÷`` the operators; ``′ ´ ’ ″`` primes; ``∂ ∀ ∈ …
   ≡ ≔ ≜ ⇒`` their commands; no-break and thin spaces a space, zero-width characters nothing.
 - Markdown escapes ``\_`` and ``\*``; ``\dot g`` and ``\ddot g`` as ``g'`` and ``g''``;
-  ``\ell`` as the letter l.
+  primes written as superscripts (``g^{\prime}``, ``k^\prime``) as primes; ``\ell`` as l.
 - Delimiters ``$``, ``$$``, ``\(\)``, ``\[\]`` and the display environments (``aligned``,
   ``align*``, ``split``, ``gathered``, ``equation*``, ...) are dropped, ``&`` too; ``\\`` stays
   (``grader.layout`` reads it as a line break); ``\label``, ``\tag``, ``\nonumber`` go.
@@ -205,6 +205,7 @@ def _unicode(source: Source) -> Source:
 
 _ESCAPES = re.compile(r"(?<!\\)\\([_*])")
 _ELL = re.compile(r"\\ell(?![A-Za-z])")
+_PRIMES = re.compile(r"\^\s*(?:\\prime(?![A-Za-z])|\{\s*((?:\\prime\s*|'\s*)+)\})")
 _DOT = re.compile(r"\\(d?dot)(?![A-Za-z])\s*"
                   r"(?:\{\s*(\\[A-Za-z]+|[A-Za-z])\s*\}|(\\[A-Za-z]+|[A-Za-z]))")
 _ENVIRONMENTS = ("aligned", "align", "alignat", "alignedat", "split", "gathered", "gather",
@@ -217,7 +218,7 @@ _ALIGNMENT = re.compile(r"(?<!\\)&")
 _DOTS = r"(?:\\[lc]?dots[bcmoi]?|\.\.\.?)"
 _SET_RANGE = re.compile(
     r"\\sum(\s*\\limits)?\s*_\s*\{\s*([a-z](?:'|\\prime)*)\s*\\in\s*"
-    r"(?:(?:\\left\s*)?\\\{|\\lbrace)\s*1\s*,\s*" + _DOTS + r"\s*,\s*([A-Z])\s*"
+    r"(?:(?:\\left\s*)?\\\{|\\lbrace)\s*1\s*,(?:\s*2\s*,)?\s*" + _DOTS + r"\s*,\s*([A-Z])\s*"
     r"(?:(?:\\right\s*)?\\\}|\\rbrace)\s*\}")
 _BRACKET_RANGE = re.compile(
     r"\\sum(\s*\\limits)?\s*_\s*\{\s*([a-z](?:'|\\prime)*)\s*\\in\s*\[\s*([A-Z])\s*\]\s*\}")
@@ -262,6 +263,14 @@ def _bare_word(match: re.Match[str]) -> list:
     return ["\\", match.span(1)]
 
 
+def _primes(match: re.Match[str]) -> str:
+    """``g^{\\prime}``, ``k^\\prime``, ``g^{''}``: primes written as a superscript."""
+    inner = match.group(1)
+    if inner is None:
+        return "'"
+    return "'" * (inner.count("\\prime") + inner.count("'"))
+
+
 def _backtick(match: re.Match[str]) -> str:
     """A backtick right after a letter and before '(' is a prime (g`(x)); else it is markup."""
     text, at = match.string, match.start()
@@ -283,6 +292,7 @@ def normalise(text: str) -> Source:
     source = substitute(source, _ARRAY, lambda m: " ")
     source = _drop_annotations(source)
     source = substitute(source, _ELL, lambda m: "l ")
+    source = substitute(source, _PRIMES, _primes)
     source = substitute(source, _DOT, _dot)
     source = substitute(source, _ENVIRONMENT, lambda m: " ")
     source = substitute(source, _DELIMITERS,

@@ -169,6 +169,8 @@ def tokenize(text: str) -> list[Token]:
             elif name in WORD_COMMANDS:
                 raise AnswerError(f"\\{name} needs its word in braces, as in "
                                   f"\\{name}{{sigmoid}}", start, text)
+            elif name in NOT_READ_HERE:
+                raise AnswerError(f"\\{name} {NOT_READ_HERE[name]}", start, text)
             else:
                 raise AnswerError(f"unknown command \\{name}{_command_hint(name)}", start, text)
             continue
@@ -215,9 +217,27 @@ def _word(match: re.Match[str], text: str, emit) -> None:
                           text)
 
 
+# Real LaTeX commands the reader does not take here, and what to say about them.
+NOT_READ_HERE = {
+    "in": "is read only in a sum's range, as in \\sum_{k \\in \\{1,\\dots,K\\}}",
+    "int": "(an integral) is not part of these problems",
+    "prod": "(a product over an index) is not read; write the factors",
+    "lim": "(a limit) is not part of these problems",
+    "pm": "is two answers in one; write the one you mean",
+    "mp": "is two answers in one; write the one you mean",
+}
+REAL_COMMANDS = {"in", "int", "prod", "lim", "pm", "mp", "hat", "bar", "tilde", "vec", "mathbf",
+                 "boldsymbol", "max", "min", "neq", "leq", "geq", "infty", "to", "forall",
+                 "exists", "mathbb", "mathcal", "oint", "iint", "det", "sin", "cos", "tan",
+                 "arctan", "sqrt", "overline", "underline", "cancel", "label", "ref"}
+
+
 def _command_hint(name: str) -> str:
     """" (did you mean \\sigma?)" for a misspelt command, else ""."""
     import difflib
+
+    if name in REAL_COMMANDS:
+        return ""
 
     known = sorted(GREEK | FUNCTION_COMMANDS | set(COMMANDS) | {"partial", "cdot", "left",
                                                                "right", "quad"})

@@ -242,7 +242,7 @@ ERRORS = [
     ("g_k(h_k)", 1, "does not take a subscript"),
     # primes, scripts and \partial where they cannot be
     (r"\delta_k'", 8, "a prime only follows a function"),
-    (r"\delta_k^{\prime}", 9, "a prime only follows a function"),
+    (r"\delta_k^{\prime}", 8, "a prime only follows a function"),
     ("3_k", 1, "a number cannot have a subscript"),
     ("(c_k)_k", 5, "brackets cannot have a subscript"),
     (r"\partial E", 0, r"\partial outside"),

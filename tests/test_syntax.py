@@ -29,7 +29,7 @@ def values(text: str) -> list[str]:
     ("w_jk", ["LETTER", "SUB", "LETTER", "LETTER"]),
     (r"\frac12", ["FRAC", "NUMBER", "NUMBER"]),
     (r"x^{23}", ["LETTER", "SUP", "LBRACE", "NUMBER", "RBRACE"]),
-    (r"g^\prime", ["LETTER", "SUP", "PRIME"]),
+    (r"g^\prime", ["LETTER", "PRIME"]),  # a superscript prime is a prime
     # spacing and sizing commands vanish, the delimiter after \left / \big stays
     (r"a\,b\;c\!d\quad e", ["LETTER"] * 5),
     (r"\left( a \right)", ["LPAR", "LETTER", "RPAR"]),

@@ -2,17 +2,25 @@ r"""The claim an answer makes about the asked quantity, read from the whole answ
 
 A TA grades what the student asserts for the asked quantity, not "the last right-hand side":
 
-- a side that holds the asked quantity (or its named signal), times a sign or a constant and
-  plus terms without it, is solved for it: ``-\frac{\partial E}{\partial w_{jk}} = \delta_k b_j``
-  asserts dE/dw_jk = -\delta_k b_j, ``\frac{\partial E}{\partial f_k} - \delta_k = 0`` asserts
-  dE/df_k = \delta_k; either orientation counts (``value = \delta_k``);
-- in a chain ``A = B = C`` the value is the last side that is not the asked quantity;
+- a side that holds the asked quantity (or its named signal), times a sign or a constant and,
+  in a two-sided equation, plus terms without it, is solved for it:
+  ``-\frac{\partial E}{\partial w_{jk}} = \delta_k b_j`` asserts dE/dw_jk = -\delta_k b_j,
+  ``\frac{\partial (E/2)}{\partial w_{jk}} = ...`` asserts twice the right side,
+  ``\frac{\partial E}{\partial f_k} - \delta_k = 0`` asserts dE/df_k = \delta_k; either
+  orientation counts (``value = \delta_k``);
+- in a chain ``A = B = C`` the value is the last side that is not the asked quantity, preferring
+  one with no derivative left unevaluated (``asked = \delta_k b_j = \frac{\partial E}{\partial
+  h_k}\frac{\partial h_k}{\partial w_{jk}}`` answers \delta_k b_j and justifies it);
 - the other statements of the box ("where \delta_k = ...", "since ...", a second part answered
-  in the same box) are side claims: checked like steps, never graded as the answer.
+  in the same box) are side claims: checked like steps, never graded as the answer; statements
+  the student turned down ("..., not X") are ignored.
 
 Which statement is the claim, in order of preference: the last one of the main line that states
-the asked quantity's value; else the last plain expression of the main line; else the last side
-claim that states its value; else the last side of the last equation.
+the asked quantity's value (preferring a worked-out value); else the last plain expression of
+the main line; else the last side claim that states it; else the last side of the last
+equation, which is then *unanchored*: its left side must equal that value (``grader.grading``
+checks), and a side that does not read makes the whole answer unreadable, since it may be the
+asked quantity with a sign the grader cannot see.
 """
 
 from __future__ import annotations
@@ -22,7 +30,8 @@ from fractions import Fraction
 
 from .check import derivative_key, unevaluated_derivatives
 from .errors import AnswerError, IndexMismatch
-from .expr import Add, Deriv, Div, Expr, Mul, Neg, Num, Var, to_latex
+from .expr import Add, Deriv, Div, Expr, Mul, Neg, Num, Var, free_indices, to_latex
+from .layout import MAIN, SIDE
 from .problem import Part, Problem
 from .reader import Reading
 
@@ -36,6 +45,10 @@ class Claim:
     ``side_claims`` are the other equations, to be checked; ``other_parts`` maps the index of
     a side claim (in ``side_claims``) to the part it answers; ``note`` says how an equation
     was solved for the asked quantity, when it was not written ``asked = value``.
+    ``unanchored`` is the left side of an equation that does not name the asked quantity
+    (the value must equal it); ``alternatives`` are other values the main line offers for the
+    asked quantity ("X or Y"); ``known`` maps derivatives the answer works out elsewhere to
+    their values (``\\frac{\\partial E}{\\partial c_k} = c_k - t_k``).
     """
 
     value: Expr | None
@@ -44,6 +57,9 @@ class Claim:
     note: str = ""
     side_claims: tuple[Reading, ...] = ()
     other_parts: dict[int, str] = field(default_factory=dict)
+    unanchored: Expr | None = None
+    alternatives: tuple[Expr, ...] = ()
+    known: dict[Expr, Expr] = field(default_factory=dict)
 
 
 class _Asked:
@@ -60,11 +76,11 @@ class _Asked:
         return self.key is not None and derivative_key(node, self.problem, self.part) == self.key
 
     def scaled(self, node: Expr) -> Fraction | None:
-        """c when ``node`` is the asked derivative of c times its function: d(-E)/dw."""
+        """c when ``node`` is the asked derivative of c times its function: d(-E)/dw, d(E/2)/dw."""
         if not isinstance(node, Deriv):
             return None
         factor, inner = _constant_times(node.of)
-        if factor is None or factor == 1:
+        if factor is None or factor == 1 or factor == 0:
             return None
         return factor if self.is_it(Deriv(inner, node.wrt, node.partial)) else None
 
@@ -124,13 +140,23 @@ class _Asked:
 
 
 def _constant_times(expr: Expr) -> tuple[Fraction | None, Expr]:
-    """(c, x) for ``expr`` = c * x with c a number: ``-E`` is (-1, E), ``2E`` is (2, E)."""
+    """(c, x) for ``expr`` = c * x with c a number: ``-E`` is (-1, E), ``E/2`` is (1/2, E)."""
     if isinstance(expr, Neg):
         factor, inner = _constant_times(expr.arg)
         return (None, expr) if factor is None else (-factor, inner)
-    if isinstance(expr, Mul) and isinstance(expr.factors[0], Num):
-        rest = expr.factors[1:]
-        return expr.factors[0].value, rest[0] if len(rest) == 1 else Mul(rest)
+    if isinstance(expr, Div) and isinstance(expr.den, Num) and expr.den.value != 0:
+        factor, inner = _constant_times(expr.num)
+        return (None, expr) if factor is None else (factor / expr.den.value, inner)
+    if isinstance(expr, Mul):
+        numbers = [f for f in expr.factors if isinstance(f, Num)]
+        rest = [f for f in expr.factors if not isinstance(f, Num)]
+        if numbers and len(rest) == 1:
+            factor, inner = _constant_times(rest[0])
+            if factor is None:
+                return None, expr
+            for number in numbers:
+                factor *= number.value
+            return factor, inner
     return Fraction(1), expr
 
 
@@ -164,10 +190,12 @@ class _Found:
     value_side: int
     coefficient: Fraction
     rest: Expr | None
+    worked_out: bool
 
 
-def _states_value(reading: Reading, asked: _Asked, index: int) -> _Found | None:
-    """Where ``reading`` solves for the asked quantity (the last side that is not it)."""
+def _states_value(reading: Reading, asked: _Asked, index: int,
+                  problem: Problem) -> _Found | None:
+    """Where ``reading`` solves for the asked quantity, and with which of its other sides."""
     if not reading.is_equation:
         return None
     forms = [None if line.expr is None else asked.linear(line.expr) for line in reading.lines]
@@ -177,16 +205,17 @@ def _states_value(reading: Reading, asked: _Asked, index: int) -> _Found | None:
     values = [n for n, form in enumerate(forms) if form is None]  # unreadable sides included
     if not holding or not values:
         return None
-    value_side = values[-1]
+    worked = [n for n in values if _worked_out(reading.lines[n].expr, problem)]
+    value_side = (worked or values)[-1] if reading.lines[values[-1]].expr is not None \
+        else values[-1]
     before = [n for n in holding if n < value_side]
     used = before[-1] if before else holding[0]
     coefficient, rest = forms[used]
-    return _Found(index, value_side, coefficient, rest)
+    return _Found(index, value_side, coefficient, rest, value_side in worked)
 
 
-def _worked_out(reading: Reading, found: _Found, problem: Problem) -> bool:
-    """Whether the stated value leaves no derivative unevaluated (a finished answer)."""
-    value = reading.lines[found.value_side].expr
+def _worked_out(value: Expr | None, problem: Problem) -> bool:
+    """Whether a value leaves no derivative unevaluated (a finished answer)."""
     return value is not None and not unevaluated_derivatives(value, problem)
 
 
@@ -201,59 +230,106 @@ def _is_range_remark(reading: Reading) -> bool:
 def claim_for(readings: list[Reading], problem: Problem, part: Part) -> Claim:
     """The claim an answer (its statements, read) makes about ``part``'s asked quantity."""
     asked = _Asked(problem, part)
-    main = [n for n, r in enumerate(readings) if not r.side_claim]
-    side = [n for n, r in enumerate(readings) if r.side_claim]
+    main = [n for n, r in enumerate(readings) if r.role == MAIN]
+    side = [n for n, r in enumerate(readings) if r.role == SIDE]
+    bare = [n for n in main if len(readings[n].lines) == 1 and not readings[n].relation
+            and not _is_range_remark(readings[n])]
 
-    chosen, solved = None, None
-    for pool in (main, side):
-        stating = [found for n in pool
-                   if (found := _states_value(readings[n], asked, n)) is not None]
-        if stating:  # the last statement of its value, preferring one that is worked out
-            worked = [f for f in stating if _worked_out(readings[f.index], f, problem)]
-            solved = (worked or stating)[-1]
+    chosen, solved, unanchored = None, None, None
+    stating_main = [f for n in main if (f := _states_value(readings[n], asked, n, problem))]
+    if stating_main:  # the last statement of its value, preferring one that is worked out
+        solved = ([f for f in stating_main if f.worked_out] or stating_main)[-1]
+        chosen = solved.index
+    elif bare:
+        chosen = bare[-1]
+    else:
+        stating_side = [f for n in side if (f := _states_value(readings[n], asked, n, problem))]
+        if stating_side:
+            solved = ([f for f in stating_side if f.worked_out] or stating_side)[-1]
             chosen = solved.index
-            break
-        if chosen is not None or pool is side:
-            break
-        bare = [n for n in main if len(readings[n].lines) == 1 and not readings[n].relation]
-        if bare:
-            chosen = bare[-1]
-            break
     if chosen is None:
         equations = [n for n in main if readings[n].is_equation] or \
             [n for n in side if readings[n].is_equation and not _is_range_remark(readings[n])]
         if equations:
             chosen = equations[-1]
+            unanchored = readings[chosen]
         elif main:
             chosen = main[-1]
+        elif side:
+            chosen = side[-1]
         else:
-            chosen = len(readings) - 1
+            return Claim(None, AnswerError("the answer states nothing but what it turns down"))
 
     reading = readings[chosen]
     others = tuple(r for n, r in enumerate(readings) if n != chosen and r.is_equation
-                   and not _is_range_remark(r))
+                   and r.role != "rejected" and not _is_range_remark(r))
     other_parts = {}
     for n, other in enumerate(others):
         for pid, candidate in problem.parts.items():
-            if pid != part.id and _states_value(other, _Asked(problem, candidate), 0):
+            if pid != part.id and _states_value(other, _Asked(problem, candidate), 0, problem):
                 other_parts[n] = pid
                 break
+    context = {"reading": reading, "side_claims": others, "other_parts": other_parts,
+               "known": _known_derivatives(readings, chosen, problem)}
 
     if reading.relation:
         return Claim(None, AnswerError(
-            f"your answer states a relation ({reading.relation}), not a value"), reading,
-            side_claims=others, other_parts=other_parts)
-    if solved is None:
-        line = reading.lines[-1]
-        if line.expr is None:
-            return Claim(None, line.error, reading, side_claims=others, other_parts=other_parts)
-        return Claim(line.expr, None, reading, side_claims=others, other_parts=other_parts)
-    line = reading.lines[solved.value_side]
+            f"your answer states a relation ({reading.relation}), not a value"), **context)
+    if unanchored is not None and reading.lines[0].expr is None:
+        # the left side may be the asked quantity with a sign the grader cannot see
+        return Claim(None, reading.lines[0].error, **context)
+    line = reading.lines[solved.value_side] if solved else reading.lines[-1]
     if line.expr is None:
-        return Claim(None, line.error, reading, side_claims=others, other_parts=other_parts)
-    value = _solved(line.expr, solved.coefficient, solved.rest)
-    note = ""
-    if solved.coefficient != 1 or solved.rest is not None:
-        note = (f"Read your equation as {part.asks} = {to_latex(value)} (solved for the asked "
-                "quantity).")
-    return Claim(value, None, reading, note, others, other_parts)
+        return Claim(None, line.error, **context)
+    value, note = line.expr, ""
+    if solved is not None:
+        value = _solved(line.expr, solved.coefficient, solved.rest)
+        if solved.coefficient != 1 or solved.rest is not None:
+            note = (f"Read your equation as {part.asks} = {to_latex(value)} (solved for the "
+                    "asked quantity).")
+    alternatives = _alternatives(readings, chosen, asked, problem, part, value)
+    return Claim(value, None, note=note, alternatives=alternatives,
+                 unanchored=unanchored.lines[0].expr if unanchored is not None else None,
+                 **context)
+
+
+def _alternatives(readings, chosen, asked, problem, part, value) -> tuple[Expr, ...]:
+    """Other finished values the main line offers for the asked quantity ("X or Y").
+
+    Only where the student hedges in words ("or", "maybe", "but"): a document's prose mentions
+    other symbols ("depends on $c_k$") that are no answer.
+    """
+    if not any(r.hedged and r.role == MAIN for r in readings):
+        return ()
+    found = []
+    for n, reading in enumerate(readings):
+        if n == chosen or reading.role != MAIN:
+            continue
+        if len(reading.lines) == 1 and not reading.relation:
+            other = reading.lines[0].expr
+        else:
+            stated = _states_value(reading, asked, n, problem)
+            if stated is None or not stated.worked_out:
+                continue
+            line = reading.lines[stated.value_side]
+            other = None if line.expr is None else _solved(line.expr, stated.coefficient,
+                                                           stated.rest)
+        if other is not None and other != value and free_indices(other) == part.free \
+                and _worked_out(other, problem) and not asked.contains(other):
+            found.append(other)
+    return tuple(found)
+
+
+def _known_derivatives(readings, chosen, problem) -> dict[Expr, Expr]:
+    """Derivatives other statements work out: ``\\frac{\\partial E}{\\partial c_k} = c_k - t_k``."""
+    known = {}
+    for n, reading in enumerate(readings):
+        if n == chosen or not reading.is_equation or reading.role == "rejected":
+            continue
+        exprs = [line.expr for line in reading.lines if line.expr is not None]
+        derivatives = [e for e in exprs if isinstance(e, Deriv)]
+        finished = [e for e in exprs if _worked_out(e, problem)]
+        if derivatives and finished:
+            for derivative in derivatives:
+                known.setdefault(derivative, finished[-1])
+    return known

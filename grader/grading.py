@@ -34,6 +34,7 @@ from .expr import (
     Var,
     free_indices,
     is_concrete,
+    map_children,
     name_latex,
     to_latex,
 )
@@ -87,9 +88,17 @@ def _grade(problem: Problem, part: Part, latex: str | None) -> PartResult:
                        text)
 
     answer, note = claim.value, claim.note
-    interpreted = to_latex(answer)
     checker = checker_for(problem, part)
     pending = unevaluated_derivatives(answer, problem)
+    used = [d for d in pending if d in claim.known]
+    if used:  # the answer works these out in another statement: use what it says
+        answer = _with_known(answer, claim.known)
+        pending = unevaluated_derivatives(answer, problem)
+        note = " ".join(filter(None, [note, "Used your own value"
+                                       + (f"s of {', '.join(to_latex(d) for d in used)}"
+                                          if len(used) > 1 else f" of {to_latex(used[0])}")
+                                       + " from the rest of your answer."]))
+    interpreted = to_latex(answer)
     units = sorted({to_latex(node) for node in answer.walk() if isinstance(node, Ref)
                     and any(is_concrete(i) for i in node.indices)})
     if restates_question(answer, problem, part):
@@ -110,8 +119,10 @@ def _grade(problem: Problem, part: Part, latex: str | None) -> PartResult:
                          interpreted, flags=["units"])
     else:
         try:
-            result = _verdict(part, checker, answer, text, interpreted, note)
+            result = (_false_equation(part, checker, claim, answer, text, interpreted)
+                      or _verdict(part, checker, answer, text, interpreted, note))
             result.fingerprint = checker.fingerprint(answer)
+            _hedged(part, checker, claim, answer, result)
         except EvaluationError as err:
             result = _result(part, Verdict.REVIEW, f"The grader cannot evaluate this reading "
                              f"({err}); a TA will review it.", text, interpreted,
@@ -121,6 +132,55 @@ def _grade(problem: Problem, part: Part, latex: str | None) -> PartResult:
     counted = _claim_steps(part, checker, claim, result)
     _deduct_for_steps(part, result, counted)
     return result
+
+
+def _with_known(expr: Expr, known: dict[Expr, Expr]) -> Expr:
+    """``expr`` with the derivatives the answer works out elsewhere replaced by their values."""
+    if expr in known:
+        return known[expr]
+    return map_children(expr, lambda child: _with_known(child, known))
+
+
+def _differs(checker: PartChecker, one: Expr, other: Expr) -> bool:
+    """Whether two expressions are shown different on the network (free indices included)."""
+    if free_indices(one) != free_indices(other):
+        return True
+    if checker.numeric(one, other).agreement is Agreement.EQUAL:
+        return False
+    return checker.recheck(one, other) is not Agreement.EQUAL
+
+
+def _false_equation(part: Part, checker: PartChecker, claim: Claim, answer: Expr, text: str,
+                    interpreted: str) -> PartResult | None:
+    """An equation that does not name the asked quantity must at least be true.
+
+    ``\frac{\\partial E}{\\partial b_j} = \\delta_k b_j`` for (c) states something false: its
+    right side is no claim about dE/dw_jk, so it earns nothing.
+    """
+    left = claim.unanchored
+    if left is None or restates_question(left, checker.problem, part):
+        return None
+    if not _differs(checker, answer, left):
+        return None
+    return _result(part, Verdict.INCORRECT,
+                   f"Your equation does not hold: {to_latex(left)} is not equal to "
+                   f"{interpreted}, and its left side is not {part.asks}, so it answers "
+                   "another question.", text, interpreted, flags=["false-equation"])
+
+
+def _hedged(part: Part, checker: PartChecker, claim: Claim, answer: Expr,
+            result: PartResult) -> None:
+    """Two different values offered for the asked quantity ("X or Y") earn nothing."""
+    if result.score <= 0:
+        return
+    offered = [other for other in claim.alternatives if _differs(checker, other, answer)]
+    if not offered:
+        return
+    result.score, result.verdict = 0.0, Verdict.INCORRECT
+    result.flags.append("ambiguous")
+    result.feedback = (f"Your answer offers more than one value ({to_latex(offered[0])} and "
+                       f"{result.interpreted}): say which one you mean, and write the others as "
+                       "remarks (\\text{where ...}) or leave them out.")
 
 
 def _claim_steps(part: Part, checker: PartChecker, claim: Claim, result: PartResult) -> int:

@@ -3,21 +3,30 @@ r"""Split an answer into the statements it makes, as a TA reads them.
 An answer box holds more than one expression: ``\delta_k = (c_k - t_k) g'(h_k)``, a chain
 ``A = B = C``, an answer followed by ``\quad \text{where } b_j = g(z_j)``, two parts answered
 together (``\frac{\partial E}{\partial f_k} = \delta_k, \quad \frac{\partial E}{\partial
-w_{jk}} = \delta_k b_j``), remarks in words or in parentheses. ``statements`` cuts the
-(normalised) answer at its separators and gives each statement its sides:
+w_{jk}} = \delta_k b_j``), remarks in words or in brackets. ``statements`` cuts the
+(normalised) answer at its separators and gives each statement its sides and its role:
 
 - separators, at the top level only (not inside braces or brackets): a line break ``\\``
-  (unless the next line goes on with ``=``, ``+`` or ``-``), ``,``, ``;``, a sentence's full
-  stop, ``\quad``/``\qquad``, words (``\text{...}``, ``\mathrm{for}``), ``\forall``, and the
-  conclusion arrows ``\Rightarrow``/``\implies``/``\therefore``;
-- words decide what follows: after "where", "since", "for", "with", "(by the chain rule" and
-  other remarks, statements are **side claims**; after "so", "hence", "thus", "therefore" or
-  an arrow they are the student's main line again; "and" and "or" keep the current role;
-- a bracketed remark, ``\quad (k = 1, \dots, K)`` or ``(\partial h_k/\partial f_k = 1)``, is a
-  side claim: a bracket that stands alone and holds a relation, a comma or words;
+  (unless the next line goes on with ``=``, ``+``, ``-`` or ``\cdot``, or the line before ends
+  with one), ``,``, ``;``, ``:``, a sentence's full stop, ``\quad``/``\qquad``, words
+  (``\text{...}``, ``\mathrm{for}``), ``\forall``, and the arrows ``\Rightarrow``/``\implies``/
+  ``\therefore``;
+- the role of a statement (``MAIN``, ``SIDE`` or ``REJECTED``) comes from the words before
+  it: after "where", "since", "for", "with", "by", "using", "(chain rule" and other remarks it
+  is a **side claim** (checked, never graded as the answer); after "so", "hence", "thus",
+  "therefore", "answer" or an arrow it is the **main** line again; after "not", "rather than",
+  "instead of" it is **rejected** (an alternative the student turned down, read no further);
+  "and", "or", "but" keep the role; other words keep it before the answer starts ("The gradient
+  is ...") and make a side remark after it ("..., the product of \delta_k and b_j");
+- a bracketed remark that ends a statement is a side claim: ``\quad (k = 1, \dots, K)``,
+  ``\; (\text{chain rule})``, ``(\partial h_k/\partial f_k = 1)`` (a bracket holding a
+  relation, a comma, words or ``\forall``, not a function's argument); an equation number
+  ``\quad (1)`` is dropped;
 - sides are split at ``=``, ``:=``, ``=:``, ``\equiv``, ``\triangleq``, ``\coloneqq``,
-  ``\doteq``, ``\approx``, ``\stackrel{..}{=}`` and ``\overset{..}{=}``; any other relation
-  (``<``, ``\le``, ``\neq``, ``\propto``, ...) makes the statement one that is not an equation.
+  ``\doteq``, ``\approx``, ``\leftarrow``, ``\stackrel{..}{=}`` and ``\overset{..}{=}`` (and
+  ``\text{ is }``); any other relation (``<``, ``\le``, ``\neq``, ``\in``, ...) makes a statement
+  that is no equation, and one that follows an equation (``= \delta_k b_j \le 1``) is a side
+  remark of it.
 
 Nothing is read as mathematics here; ``grader.claims`` decides which statement answers the part.
 """
@@ -29,13 +38,15 @@ from dataclasses import dataclass
 
 from .notation import Source
 
+MAIN, SIDE, REJECTED = "main", "side", "rejected"
+
 _TOKEN = re.compile(r"\\[A-Za-z]+|\\.|\s+|.", re.DOTALL)
 EQUALITIES = frozenset({"=", r"\equiv", r"\triangleq", r"\coloneqq", r"\eqqcolon", r"\doteq",
                         r"\approx", r"\eqdef", r"\defeq", r"\coloneq", r"\simeq",
                         r"\leftarrow", r"\gets", r"\longleftarrow"})
 OTHER_RELATIONS = frozenset({"<", ">", r"\le", r"\leq", r"\ge", r"\geq", r"\neq", r"\ne",
                              r"\propto", r"\sim", r"\lt", r"\gt", r"\leqslant", r"\geqslant",
-                             r"\ll", r"\gg", r"\in", r"\subset", r"\to"})
+                             r"\ll", r"\gg", r"\in", r"\subset", r"\to", r"\notin"})
 TEXT_COMMANDS = frozenset({r"\text", r"\textrm", r"\textit", r"\textbf", r"\textnormal",
                            r"\mbox", r"\textsf", r"\texttt", r"\intertext", r"\shortintertext"})
 WORD_COMMANDS = frozenset({r"\mathrm", r"\mathit", r"\mathsf", r"\mathnormal"})
@@ -48,20 +59,26 @@ OPENERS = {"(": ")", "[": "]", "{": "}", r"\{": r"\}", r"\lbrace": r"\rbrace",
            r"\lbrack": r"\rbrack", r"\langle": r"\rangle", r"\lvert": r"\rvert"}
 CLOSERS = frozenset(OPENERS.values())
 SIZING = re.compile(r"\\(?:left|right|[bB]igg?[lrm]?)$")
-# Words that make what follows a side claim; words that bring the student's main line back (a
-# conclusion); words that keep the role. Other words keep the role too ("The gradient is").
+BLANK = frozenset({r"\,", r"\;", r"\:", r"\!", r"\ ", "~", r"\displaystyle", r"\textstyle"})
+# Words that bring the student's main line back (a conclusion); words that make what follows a
+# side claim; words that turn an alternative down; words that keep the role.
+CONCLUSION_WORDS = frozenset({"so", "hence", "thus", "therefore", "then", "i.e", "ie",
+                              "gives", "giving", "yields", "get", "obtain", "finally",
+                              "answer", "result", "conclude", "simplifies", "becomes",
+                              "overall", "altogether", "which", "equivalently", "simplify",
+                              "simplified", "final"})
 SIDE_WORDS = frozenset({"where", "since", "because", "for", "with", "as", "by", "using", "if",
                         "when", "given", "note", "recall", "here", "assuming", "whereas",
                         "while", "provided", "via", "from", "definition", "def", "chain",
                         "rule", "forall", "all", "each", "every", "any", "at", "max", "min",
                         "cf", "see", "denotes", "denote", "let", "apply", "applying", "use",
                         "used", "remember", "recalling"})
-CONCLUSION_WORDS = frozenset({"so", "hence", "thus", "therefore", "then", "i.e.", "ie",
-                              "i.e", "gives", "giving", "yields", "get", "obtain", "finally",
-                              "answer", "result", "conclude", "simplifies", "becomes",
-                              "overall", "altogether", "total", "which", "equivalently",
-                              "or,", "simplify", "simplified"})
-NEUTRAL_WORDS = frozenset({"and", "or", "&", ""})
+REJECT_WORDS = frozenset({"not", "instead", "rather", "except", "unlike", "wrong",
+                          "incorrect", "nor"})
+NEUTRAL_WORDS = frozenset({"and", "or", "but", "&", ""})
+# Words that offer another value for the same thing: "X or Y", "X, but maybe Y".
+HEDGE_WORDS = frozenset({"or", "maybe", "perhaps", "possibly", "either", "alternatively",
+                         "otherwise", "but"})
 # Function names written as words: \mathrm{sigmoid}(x) is mathematics, not a remark.
 FUNCTION_WORDS = frozenset({"sigmoid", "sigma", "exp", "ln", "log", "tanh", "cosh", "sinh",
                             "sech", "csch", "coth", "sin", "cos", "tan", "relu", "softplus",
@@ -72,16 +89,21 @@ FUNCTION_WORDS = frozenset({"sigmoid", "sigma", "exp", "ln", "log", "tanh", "cos
 class Statement:
     """One statement of an answer: its sides (the expressions joined by equalities).
 
-    ``side_claim`` is true for a statement brought in by a remark ("where ...", "since ...",
-    a bracketed remark): it is checked, never graded as the answer. ``relation`` is the
-    relation that is not an equality, when there is one (``\\le``): such a statement is no
-    equation and claims nothing about a value.
+    ``role`` is ``MAIN``, ``SIDE`` (brought in by a remark: checked, never graded as the
+    answer) or ``REJECTED`` (turned down: "not ..."). ``relation`` is the relation that is not
+    an equality, when there is one (``\\le``): such a statement is no equation and claims
+    nothing about a value.
     """
 
     sides: tuple[Source, ...]
-    side_claim: bool = False
+    role: str = MAIN
     relation: str = ""
     whole: Source | None = None
+    hedged: bool = False   # brought in by "or", "maybe", "but": another value on offer
+
+    @property
+    def side_claim(self) -> bool:
+        return self.role == SIDE
 
     @property
     def is_equation(self) -> bool:
@@ -91,9 +113,10 @@ class Statement:
 @dataclass
 class _Segment:
     start: int
-    side_claim: bool
+    role: str
     cuts: list[tuple[int, int]]   # (start, end) of each relation symbol at its top level
     relation: str = ""
+    hedged: bool = False
 
 
 class _Splitter:
@@ -104,12 +127,11 @@ class _Splitter:
         self.statements: list[Statement] = []
 
     # -------------------------------------------------------------- helpers
-    def significant(self, i: int, step: int) -> str:
+    def significant(self, i: int, step: int, skip: frozenset = BLANK) -> str:
         """The next (step=1) or previous (step=-1) token that is not blank or spacing."""
         while 0 <= i < len(self.tokens):
             token = self.tokens[i][0]
-            if not token.isspace() and token not in (r"\,", r"\;", r"\:", r"\!", r"\ ", "~",
-                                                      r"\displaystyle", r"\textstyle"):
+            if not token.isspace() and token not in skip:
                 return token
             i += step
         return ""
@@ -151,22 +173,25 @@ class _Splitter:
         stop = self.tokens[end - 1][1] if end - 1 < len(self.tokens) else len(self.text)
         return self.text[start:stop], end
 
+    def position(self, i: int) -> int:
+        return self.tokens[i][1] if i < len(self.tokens) else len(self.text)
+
     # -------------------------------------------------------------- the pass
-    def split(self, start: int, stop: int, side_claim: bool) -> None:
+    def split(self, start: int, stop: int, role: str) -> None:
         """Cut tokens ``start:stop`` into statements (recursing into bracketed remarks)."""
-        segment = _Segment(self.position(start), side_claim, [])
-        role = side_claim
+        segment = _Segment(self.position(start), role, [])
         depth = 0
         i = start
         while i < stop:
             token, at = self.tokens[i]
             if self.opens(i):
-                if depth == 0 and not self.has_content(segment, at):
+                if depth == 0:
                     end = self.group_end(i)
-                    if end <= stop and self.is_remark(i, end, stop):
+                    remark = self.bracket_remark(i, end, stop, segment, at)
+                    if remark is not None:
                         self.finish(segment, at)
-                        inner_start = i + 1 if token != r"\left" else i + 2
-                        self.split(inner_start, end - 1, True)
+                        if remark:  # an equation number is dropped, a remark kept as a side
+                            self.split(i + 1, end - 1, SIDE if role != REJECTED else role)
                         i = end
                         segment = _Segment(self.position(i), role, [])
                         continue
@@ -180,12 +205,16 @@ class _Splitter:
             if depth > 0:
                 i += 1
                 continue
-            kind, next_i, new_role = self.separator(i, role)
+            kind, next_i, new_role = self.separator(i, role, segment)
             if kind == "relation":
                 segment.cuts.append((at, self.position(next_i)))
                 i = next_i
                 continue
             if kind == "other-relation":
+                if segment.cuts and not segment.relation:
+                    # "= \delta_k b_j \le 1": the equation ends; what follows is its remark
+                    self.finish(segment, at)
+                    segment = _Segment(at, SIDE if role != REJECTED else role, [])
                 segment.relation = segment.relation or token
                 segment.cuts.append((at, self.position(next_i)))
                 i = next_i
@@ -193,25 +222,41 @@ class _Splitter:
             if kind == "separator":
                 self.finish(segment, at)
                 role = new_role
+                hedged = self.hedges(i, next_i)
                 i = next_i
-                segment = _Segment(self.position(i), role, [])
+                segment = _Segment(self.position(i), role, [], hedged=hedged)
                 continue
             i += 1
         self.finish(segment, self.position(stop))
 
-    def position(self, i: int) -> int:
-        return self.tokens[i][1] if i < len(self.tokens) else len(self.text)
+    def hedges(self, i: int, end: int) -> bool:
+        """Whether the separator tokens ``i:end`` are words that offer another value."""
+        words = _words("".join(t for t, _ in self.tokens[i:end]))
+        return any(w in HEDGE_WORDS for w in words)
 
     def has_content(self, segment: _Segment, at: int) -> bool:
         return bool(_strip(self.text[segment.start:at]))
 
-    def is_remark(self, i: int, end: int, stop: int) -> bool:
-        """A bracket that stands alone (nothing after it) and holds a relation, ',' or words."""
+    def bracket_remark(self, i: int, end: int, stop: int, segment: _Segment,
+                       at: int) -> bool | None:
+        """Whether the bracket at token ``i`` is a remark (True), an equation number (False),
+        or part of the mathematics (None).
+
+        It must end its statement (only a separator after it). Alone, it is a remark when it
+        holds a relation, a comma, words or ``\\forall``; after mathematics (``\\delta_k b_j \\;
+        (\\text{chain rule})``) only when it is not a function's argument.
+        """
+        if end > stop or self.tokens[i][0] not in ("(", "["):
+            return None
         after = self.significant(end, 1) if end < stop else ""
         if after and after not in (",", ";", ".", r"\quad", r"\qquad", r"\\") \
                 and after not in TEXT_COMMANDS:
-            return False
-        depth = 0
+            return None
+        inside = "".join(t for t, _ in self.tokens[i + 1:end - 1])
+        if re.fullmatch(r"\s*\d+(?:\.\d+)*\s*", inside) and self.has_content(segment, at) \
+                and self.significant(i - 1, -1, frozenset()) in SPACERS:
+            return False  # an equation number: \delta_k b_j \quad (1)
+        depth, holds, relates = 0, False, False
         for j in range(i + 1, end - 1):
             token = self.tokens[j][0]
             if self.opens(j):
@@ -220,10 +265,26 @@ class _Splitter:
                 depth -= 1
             elif depth == 0 and (token in ("=", ",", ";", r"\forall") or token in EQUALITIES
                                  or token in TEXT_COMMANDS or token in OTHER_RELATIONS):
-                return True
-        return False
+                holds = True
+                relates = relates or token == "=" or token in EQUALITIES \
+                    or token in OTHER_RELATIONS
+        if not holds:
+            return None
+        if not self.has_content(segment, at):
+            return True
+        first = self.significant(i + 1, 1)
+        if not relates and first not in TEXT_COMMANDS and first != r"\forall":
+            return None  # \delta_k (b_j \text{ hidden}): mathematics with a word in it
+        before = self.significant(i - 1, -1)
+        if re.fullmatch(r"[A-Za-z]|\\[A-Za-z]+|'|\}", before) and not re.fullmatch(
+                r"\\(?:quad|qquad|,|;|:|!| )", before):
+            # right after a name: a function's argument, g(x, y), unless there was space
+            spaced = self.tokens[i - 1][0].isspace() or self.tokens[i - 1][0] in BLANK
+            if not spaced and before not in ("}",):
+                return None
+        return True
 
-    def separator(self, i: int, role: bool) -> tuple[str, int, bool]:
+    def separator(self, i: int, role: str, segment: _Segment) -> tuple[str, int, str]:
         """What token ``i`` does at the top level: ("relation"|"other-relation"|"separator"|"",
         the index after it, the role of what follows)."""
         token = self.tokens[i][0]
@@ -244,11 +305,14 @@ class _Splitter:
             return "", i + 1, role
         if token in OTHER_RELATIONS:
             return "other-relation", i + 1, role
+        wide = BLANK | SPACERS
         if token == r"\\":
-            before, after = self.significant(i - 1, -1), self.significant(i + 1, 1)
+            before = self.significant(i - 1, -1, wide)
+            after = self.significant(i + 1, 1, wide)
             if _dangling(before) or _continues(after):
                 return "", i + 1, role
-            return "separator", _after_break_option(self, i + 1), False
+            return "separator", _after_break_option(self, i + 1), MAIN if role != REJECTED \
+                else role
         if token in (",", ";") or (token == "." and self.is_full_stop(i)):
             before, after = self.significant(i - 1, -1), self.significant(i + 1, 1)
             if token == "," and (_dangling(before) or after in ("=",) or after in EQUALITIES):
@@ -263,12 +327,12 @@ class _Splitter:
         if token in SPACER_WITH_ARGUMENT:
             _, after = self.argument(i + 1)
             return "separator", after, role
-        if token in CONCLUSIONS:
-            return "separator", i + 1, False
-        if token == r"\forall":
-            return "separator", i + 1, True
         if token == ":" and not _dangling(self.significant(i - 1, -1)):
-            return "separator", i + 1, role  # "Answer: ...", "\\delta_k:" before the value
+            return "separator", i + 1, role  # "Answer: ...", "\delta_k:" before the value
+        if token in CONCLUSIONS:
+            return "separator", i + 1, MAIN
+        if token == r"\forall":
+            return "separator", i + 1, SIDE if role != REJECTED else role
         if token in TEXT_COMMANDS or token in WORD_COMMANDS:
             content, after = self.argument(i + 1)
             if _is_relation_word(content):
@@ -278,7 +342,8 @@ class _Splitter:
             if token in WORD_COMMANDS or _is_math_word(content):
                 if not _is_remark_word(content):
                     return "", i + 1, role
-            return "separator", after, _role_after(content, role)
+            started = bool(self.statements) or self.has_content(segment, self.position(i))
+            return "separator", after, _role_after(content, role, started)
         return "", i + 1, role
 
     def skip_to(self, i: int, wanted: str) -> int:
@@ -307,8 +372,9 @@ class _Splitter:
         sides = [self.source.slice(bounds[n], bounds[n + 1]) for n in range(0, len(bounds), 2)]
         if sides and not _strip(sides[0].text) and len(sides) > 1:
             sides = sides[1:]  # "= b" continuing a line: no left-hand side
-        self.statements.append(Statement(tuple(sides), segment.side_claim, segment.relation,
-                                         self.source.slice(segment.start, end)))
+        self.statements.append(Statement(tuple(sides), segment.role, segment.relation,
+                                         self.source.slice(segment.start, end),
+                                         segment.hedged))
 
 
 def _after_break_option(splitter: _Splitter, i: int) -> int:
@@ -332,7 +398,8 @@ def _dangling(token: str) -> bool:
 
 def _continues(token: str) -> bool:
     """A line that goes on from the one before: it starts with a relation or + / -."""
-    return token in ("=", "+", "-", r"\cdot", r"\times", r"\pm", ":") or token in EQUALITIES
+    return token in ("=", "+", "-", r"\cdot", r"\times", r"\pm", ":", "*") \
+        or token in EQUALITIES
 
 
 def _strip(text: str) -> str:
@@ -343,7 +410,7 @@ def _strip(text: str) -> str:
 
 
 def _words(content: str) -> list[str]:
-    return re.findall(r"[A-Za-z][A-Za-z.']*", content.lower())
+    return [w.strip(".,:;()") for w in re.findall(r"[A-Za-z][A-Za-z.']*", content.lower())]
 
 
 def _is_math_word(content: str) -> bool:
@@ -359,16 +426,20 @@ def _is_remark_word(content: str) -> bool:
     return bool(re.search(r"[A-Za-z]{2,}", content)) or not stripped
 
 
-def _role_after(content: str, role: bool) -> bool:
-    """Whether what follows these words is a side claim (True) or the main line (False)."""
-    words = [w.strip(".,:;()") for w in _words(content)]
+def _role_after(content: str, role: str, started: bool) -> str:
+    """The role of what follows these words (see the module's docstring)."""
+    words = _words(content)
     if not words or all(w in NEUTRAL_WORDS for w in words):
         return role
+    if any(w in REJECT_WORDS for w in words):
+        return REJECTED
     if any(w in CONCLUSION_WORDS for w in words):
-        return False
+        return MAIN
     if content.lstrip().startswith("(") or any(w in SIDE_WORDS for w in words):
-        return True
-    return role
+        return SIDE
+    if role == REJECTED:
+        return role
+    return SIDE if started else role  # a preamble keeps the role, a comment after is a remark
 
 
 def _is_relation_word(content: str) -> bool:
@@ -379,5 +450,5 @@ def _is_relation_word(content: str) -> bool:
 def statements(source: Source) -> list[Statement]:
     """The statements of a normalised answer, in order."""
     splitter = _Splitter(source)
-    splitter.split(0, len(splitter.tokens), False)
+    splitter.split(0, len(splitter.tokens), MAIN)
     return splitter.statements

@@ -54,7 +54,7 @@ from .expr import (
     name_latex,
     substitute,
 )
-from .layout import statements
+from .layout import MAIN, SIDE, statements
 from .notation import Source, normalise
 from .syntax import MAX_ANSWER_CHARS, parse
 
@@ -149,13 +149,18 @@ class Line:
 
 @dataclass(frozen=True)
 class Reading:
-    """A statement of an answer, read: its sides in order (see ``grader.layout``)."""
+    """A statement of an answer, read: its sides in order and its role (``grader.layout``)."""
 
     lines: tuple[Line, ...]
     latex: str
     offset: int
-    side_claim: bool = False
+    role: str = MAIN
     relation: str = ""
+    hedged: bool = False
+
+    @property
+    def side_claim(self) -> bool:
+        return self.role == SIDE
 
     @property
     def is_equation(self) -> bool:
@@ -181,7 +186,7 @@ def read_answer(text: str, vocabulary: Vocabulary) -> list[Reading]:
         whole = statement.whole or source
         start = whole.at(0) or 0
         found.append(Reading(tuple(lines), text[start:whole.at(len(whole.text))].strip(), start,
-                             statement.side_claim, statement.relation))
+                             statement.role, statement.relation, statement.hedged))
     if not found:
         raise AnswerError("the answer has no mathematics in it")
     return found

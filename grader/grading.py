@@ -158,7 +158,7 @@ def _false_equation(part: Part, checker: PartChecker, claim: Claim, answer: Expr
     right side is no claim about dE/dw_jk, so it earns nothing.
     """
     left = claim.unanchored
-    if left is None or restates_question(left, checker.problem, part):
+    if left is None:
         return None
     if not _differs(checker, answer, left):
         return None

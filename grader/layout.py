@@ -59,6 +59,8 @@ OPENERS = {"(": ")", "[": "]", "{": "}", r"\{": r"\}", r"\lbrace": r"\rbrace",
            r"\lbrack": r"\rbrack", r"\langle": r"\rangle", r"\lvert": r"\rvert"}
 CLOSERS = frozenset(OPENERS.values())
 SIZING = re.compile(r"\\(?:left|right|[bB]igg?[lrm]?)$")
+_OPEN_SUM = re.compile(r"\\sum\s*(?:\\limits\s*)?(?:_\s*(?:\{[^{}]*\}|\w))?\s*"
+                       r"(?:\^\s*(?:\{[^{}]*\}|\w))?\s*$")
 BLANK = frozenset({r"\,", r"\;", r"\:", r"\!", r"\ ", "~", r"\displaystyle", r"\textstyle"})
 # Words that bring the student's main line back (a conclusion); words that make what follows a
 # side claim; words that turn an alternative down; words that keep the role.
@@ -66,7 +68,8 @@ CONCLUSION_WORDS = frozenset({"so", "hence", "thus", "therefore", "then", "i.e",
                               "gives", "giving", "yields", "get", "obtain", "finally",
                               "answer", "result", "conclude", "simplifies", "becomes",
                               "overall", "altogether", "which", "equivalently", "simplify",
-                              "simplified", "final"})
+                              "simplified", "final", "correction", "corrected", "actually",
+                              "oops", "fixed", "instead:"})
 SIDE_WORDS = frozenset({"where", "since", "because", "for", "with", "as", "by", "using", "if",
                         "when", "given", "note", "recall", "here", "assuming", "whereas",
                         "while", "provided", "via", "from", "definition", "def", "chain",
@@ -177,8 +180,12 @@ class _Splitter:
         return self.tokens[i][1] if i < len(self.tokens) else len(self.text)
 
     # -------------------------------------------------------------- the pass
-    def split(self, start: int, stop: int, role: str) -> None:
-        """Cut tokens ``start:stop`` into statements (recursing into bracketed remarks)."""
+    def split(self, start: int, stop: int, role: str, floor: str = MAIN) -> None:
+        """Cut tokens ``start:stop`` into statements (recursing into bracketed remarks).
+
+        ``floor`` is the most a statement here can be: inside a bracketed remark, "i.e. X"
+        is still a remark.
+        """
         segment = _Segment(self.position(start), role, [])
         depth = 0
         i = start
@@ -191,7 +198,8 @@ class _Splitter:
                     if remark is not None:
                         self.finish(segment, at)
                         if remark:  # an equation number is dropped, a remark kept as a side
-                            self.split(i + 1, end - 1, SIDE if role != REJECTED else role)
+                            inner = SIDE if role != REJECTED else role
+                            self.split(i + 1, end - 1, inner, floor=inner)
                         i = end
                         segment = _Segment(self.position(i), role, [])
                         continue
@@ -221,7 +229,7 @@ class _Splitter:
                 continue
             if kind == "separator":
                 self.finish(segment, at)
-                role = new_role
+                role = new_role if floor == MAIN or new_role == REJECTED else floor
                 hedged = self.hedges(i, next_i)
                 i = next_i
                 segment = _Segment(self.position(i), role, [], hedged=hedged)
@@ -233,6 +241,10 @@ class _Splitter:
         """Whether the separator tokens ``i:end`` are words that offer another value."""
         words = _words("".join(t for t, _ in self.tokens[i:end]))
         return any(w in HEDGE_WORDS for w in words)
+
+    def statements_or(self, segment: _Segment, at: int) -> bool:
+        """Whether anything was stated before ``at`` (in this segment or before it)."""
+        return bool(self.statements) or self.has_content(segment, at)
 
     def has_content(self, segment: _Segment, at: int) -> bool:
         return bool(_strip(self.text[segment.start:at]))
@@ -253,7 +265,7 @@ class _Splitter:
                 and after not in TEXT_COMMANDS:
             return None
         inside = "".join(t for t, _ in self.tokens[i + 1:end - 1])
-        if re.fullmatch(r"\s*\d+(?:\.\d+)*\s*", inside) and self.has_content(segment, at) \
+        if re.fullmatch(r"\s*\d+(?:\.\d+)*\s*", inside) and self.statements_or(segment, at) \
                 and self.significant(i - 1, -1, frozenset()) in SPACERS:
             return False  # an equation number: \delta_k b_j \quad (1)
         depth, holds, relates = 0, False, False
@@ -273,7 +285,8 @@ class _Splitter:
         if not self.has_content(segment, at):
             return True
         first = self.significant(i + 1, 1)
-        if not relates and first not in TEXT_COMMANDS and first != r"\forall":
+        spaced = self.significant(i - 1, -1, frozenset()) in BLANK | SPACERS
+        if not relates and first not in TEXT_COMMANDS and first != r"\forall" and not spaced:
             return None  # \delta_k (b_j \text{ hidden}): mathematics with a word in it
         before = self.significant(i - 1, -1)
         if re.fullmatch(r"[A-Za-z]|\\[A-Za-z]+|'|\}", before) and not re.fullmatch(
@@ -309,7 +322,7 @@ class _Splitter:
         if token == r"\\":
             before = self.significant(i - 1, -1, wide)
             after = self.significant(i + 1, 1, wide)
-            if _dangling(before) or _continues(after):
+            if _dangling(before) or _continues(after) or self.inside_an_operator(i):
                 return "", i + 1, role
             return "separator", _after_break_option(self, i + 1), MAIN if role != REJECTED \
                 else role
@@ -319,7 +332,8 @@ class _Splitter:
                 return "", i + 1, role
             return "separator", i + 1, role
         if token in SPACERS:
-            before, after = self.significant(i - 1, -1), self.significant(i + 1, 1)
+            before = self.significant(i - 1, -1, BLANK | {r"\\"})  # "\cdot \\ &\quad g'"
+            after = self.significant(i + 1, 1)
             if _dangling(before) or _continues(after) or after in ("=",) \
                     or after in EQUALITIES:
                 return "", i + 1, role
@@ -345,6 +359,10 @@ class _Splitter:
             started = bool(self.statements) or self.has_content(segment, self.position(i))
             return "separator", after, _role_after(content, role, started)
         return "", i + 1, role
+
+    def inside_an_operator(self, i: int) -> bool:
+        """``\\sum_k \\\\ \\delta_k``: a line break right after a sum and its limits."""
+        return bool(_OPEN_SUM.search(self.text, 0, self.tokens[i][1]))
 
     def skip_to(self, i: int, wanted: str) -> int:
         while i < len(self.tokens) and self.tokens[i][0] != wanted:

@@ -140,8 +140,30 @@ class Precise(Backend):
     def eye(self, n: int):
         return np.eye(n, dtype=int).astype(object)
 
+    def power(self, base, exponent):
+        return _precise_power(base, exponent)
+
 
 PRECISE_DIGITS = 50
+PRECISE_MAGNITUDE = 10_000  # binary digits: a recheck refuses numbers beyond 2**10000
+
+
+def _bounded(value):
+    """``value``, or OverflowError when it is too large to be worth computing exactly."""
+    if isinstance(value, mpmath.mpf) and value and mpmath.isfinite(value) \
+            and abs(mpmath.mag(value)) > PRECISE_MAGNITUDE:
+        raise OverflowError("too large to recompute exactly")
+    return value
+
+
+def _safe_power(base, exponent):
+    if isinstance(base, mpmath.mpf) and isinstance(exponent, (mpmath.mpf, int)) and base:
+        if abs(exponent) * abs(mpmath.mag(base)) > PRECISE_MAGNITUDE:
+            raise OverflowError("too large to recompute exactly")
+    return _bounded(base ** exponent)
+
+
+_precise_power = np.frompyfunc(_safe_power, 2, 1)
 
 
 @cache
@@ -149,7 +171,15 @@ def _precise(name: str, order: int):
     x = Symbolic._x
     formula = Symbolic.EXPLICIT[name]
     formula = sympy.diff(formula, x, order) if order else formula
-    return np.frompyfunc(sympy.lambdify(x, formula, "mpmath"), 1, 1)
+    function = sympy.lambdify(x, formula, "mpmath")
+
+    def guarded(value):
+        _bounded(value)
+        if isinstance(value, mpmath.mpf) and abs(value) > PRECISE_MAGNITUDE:
+            raise OverflowError("too large to recompute exactly")  # exp(10^5) and beyond
+        return _bounded(function(value))
+
+    return np.frompyfunc(guarded, 1, 1)
 
 
 @cache

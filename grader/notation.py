@@ -49,10 +49,11 @@ SYMBOLS = {
     "≡": r"\equiv ", "≔": ":=", "≕": "=:", "≜": r"\triangleq ", "≝": r"\triangleq ",
     "≈": r"\approx ", "≠": r"\neq ", "≤": r"\le ", "≥": r"\ge ", "∞": r"\infty ",
     "→": r"\to ", "⇒": r"\Rightarrow ", "⟹": r"\implies ", "∴": r"\therefore ",
-    "′": "'", "´": "'", "’": "'", "ʹ": "'", "″": "''", "‴": "'''",
+    "′": "'", "´": "'", "’": "'", "ʹ": "'", "‘": "'", "ʼ": "'", "″": "''", "‴": "'''",
     "⟨": "(", "⟩": ")", "（": "(", "）": ")", "｛": "{", "｝": "}", "［": "[", "］": "]",
     "ℯ": "e", "ℓ": "l",
 }
+DOTS_ABOVE = {"\u0307": "'", "\u0308": "''"}  # combining dot and two dots above: g-dot is g'
 FRACTIONS = {"½": (1, 2), "⅓": (1, 3), "⅔": (2, 3), "¼": (1, 4), "¾": (3, 4), "⅕": (1, 5),
              "⅙": (1, 6), "⅛": (1, 8)}
 SPACES = frozenset("\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
@@ -165,6 +166,11 @@ def _plain(ch: str) -> str:
         return ""
     if ch in LINE_BREAKS:
         return "\n"
+    decomposed = unicodedata.normalize("NFD", ch)  # ġ, ḡ: a letter with a dot is a prime
+    if len(decomposed) == 2 and decomposed[0].isascii() and decomposed[1] in DOTS_ABOVE:
+        return decomposed[0] + DOTS_ABOVE[decomposed[1]]
+    if ch in DOTS_ABOVE:  # a combining dot after the letter
+        return DOTS_ABOVE[ch]
     folded = unicodedata.normalize("NFKC", ch)  # 𝜎, 𝑥, ℎ, 𝜕, ｘ: a styled character is itself
     if len(folded) == 1 and folded != ch and (folded.isascii() or folded in GREEK_NAMES
                                               or folded in SYMBOLS):
@@ -214,7 +220,7 @@ _ENVIRONMENT = re.compile(r"\\(?:begin|end)\s*\{(?:" + "|".join(_ENVIRONMENTS)
                           + r")\*?\}(?:\s*\{\d{1,2}\})?(?:\s*\[[a-z]{1,3}\])?")
 _DELIMITERS = re.compile(r"\\\\|\$\$?|\\[\[\]()]")  # a line break \\ is matched to be kept
 _LABELS = re.compile(r"\\(?:label|tag\*?)\s*\{[^{}]*\}|\\(?:nonumber|notag)(?![A-Za-z])")
-_ALIGNMENT = re.compile(r"(?<!\\)&")
+_ALIGNMENT = re.compile(r"(?:(?<=\\\\)|(?<!\\))&")  # & and \\&, not an escaped \&
 _DOTS = r"(?:\\[lc]?dots[bcmoi]?|\.\.\.?)"
 _SET_RANGE = re.compile(
     r"\\sum(\s*\\limits)?\s*_\s*\{\s*([a-z](?:'|\\prime)*)\s*\\in\s*"
@@ -222,6 +228,9 @@ _SET_RANGE = re.compile(
     r"(?:(?:\\right\s*)?\\\}|\\rbrace)\s*\}")
 _BRACKET_RANGE = re.compile(
     r"\\sum(\s*\\limits)?\s*_\s*\{\s*([a-z](?:'|\\prime)*)\s*\\in\s*\[\s*([A-Z])\s*\]\s*\}")
+_LIST_RANGE = re.compile(  # \sum_{k=1,\dots,K}, \sum_{k=1..K}, \sum_{k \in [1,K]}, \sum_{k \in K}
+    r"\\sum(\s*\\limits)?\s*_\s*\{\s*([a-z](?:'|\\prime)*)\s*(?:=\s*1\s*(?:,\s*"
+    + _DOTS + r"\s*,|\.\.\.?)\s*|\\in\s*\[\s*1\s*,\s*|\\in\s*)([A-Z])\s*\]?\s*\}")
 _BOUNDS_RANGE = re.compile(
     r"\\sum(\s*\\limits)?\s*_\s*\{\s*1\s*\\(?:le|leq)\s*([a-z](?:'|\\prime)*)\s*"
     r"\\(?:le|leq)\s*([A-Z])\s*\}")
@@ -242,9 +251,25 @@ def _dot(match: re.Match[str]) -> list:
 _COMMENT = re.compile(r"(?<!\\)%[^\n]*")
 _FENCE = re.compile(r"^\s*```[A-Za-z]*[ \t]*\n?|\n?[ \t]*```\s*$")
 _BACKTICK = re.compile(r"`")
-_ANNOTATED = re.compile(r"\\(?:underbrace|overbrace|underline|boxed|cancel"
-                        r"|textcolor\s*\{[^{}]*\}|colorbox\s*\{[^{}]*\}|color\s*\{[^{}]*\}"
-                        r")\s*(?=\{)")
+_ANNOTATED = re.compile(r"\\(?:underbrace|overbrace|underline|boxed|mathbf|boldsymbol|bm"
+                        r"|pmb|mathbfit|textcolor\s*\{[^{}]*\}|colorbox\s*\{[^{}]*\}"
+                        r"|mathrel|mathop|mathbin|mathord|substack|cancel|bcancel|xcancel|sout"
+                        r"|phantom|hphantom|vphantom)\s*(?=\{)")
+_UNWRAPPED = ("\\mathrel", "\\mathop", "\\mathbin", "\\mathord", "\\substack")
+_STRUCK = ("\\cancel", "\\bcancel", "\\xcancel", "\\sout")  # crossed out: gone
+_COLOR = re.compile(r"\\color\s*\{[^{}]*\}")
+_END_MARKS = re.compile(r"\\(?:square|blacksquare|Box|qed|qedsymbol|checkmark|blacktriangleright)"
+                        r"(?![A-Za-z])")
+_UPRIGHT_COMMAND = re.compile(r"\\(?:operatorname|mathit|mathrm|mathnormal)\s*\{\s*"
+                              r"(\\[A-Za-z]+)\s*\}")
+_COLON = re.compile(r"\\colon(?![A-Za-z])")
+_PART_LABEL = re.compile(r"^\s*(?:\*\*|\\textbf\s*\{|\\text\s*\{|\\textrm\s*\{)?\s*"
+                         r"\(?([a-h])\)[ \t]*[:.]?[ \t]*(?:\}|\*\*)?(?:\s|\\ |~)+(?=\S)")
+_ASCII_SCRIPT_GROUP = re.compile(r"([\^_])\s*\(")
+_ASCII_SIGNED_SCRIPT = re.compile(r"\^\s*-\s*([A-Za-z0-9])")
+_OVER = re.compile(r"\\over(?![A-Za-z])")
+_MATH_REGION = re.compile(r"\$\$.+?\$\$|(?<!\\)\$[^$]+?(?<!\\)\$|\\\(.+?\\\)|\\\[.+?\\\]",
+                          re.DOTALL)
 _BARE_WORDS = ("sigmoid", "sigma", "delta", "psi", "exp", "log", "ln", "tanh", "cosh", "sinh",
                "sech", "partial", "cdot", "frac", "sum", "prime")
 _BARE_WORD = re.compile(r"(?<![\\A-Za-z])(" + "|".join(_BARE_WORDS) + r")(?![A-Za-z])")
@@ -260,6 +285,8 @@ def _bare_word(match: re.Match[str]) -> list:
     """``sigma(x)`` is ``\\sigma(x)``; but ``\\operatorname{sigmoid}`` keeps its word."""
     if _WORD_ARGUMENT.search(match.string, max(0, match.start() - 20), match.start()):
         return [match.span()]
+    if match.group(1) in ("sigmoid", "sech"):  # no such commands: an upright name
+        return ["\\operatorname{", match.span(1), "}"]
     return ["\\", match.span(1)]
 
 
@@ -285,12 +312,20 @@ def normalise(text: str) -> Source:
     source = substitute(source, _FENCE, lambda m: " ")
     source = substitute(source, _BACKTICK, _backtick)
     source = substitute(source, _COMMENT, lambda m: " ")
+    source = _prose_outside_math(source)
+    source = substitute(source, _PART_LABEL, lambda m: " ")
     source = substitute(source, _ESCAPES, lambda m: [(m.start(1), m.end(1))])
     source = substitute(source, _BARE_WORD, _bare_word)
     source = substitute(source, _SIGMA_SUM, lambda m: "\\sum")
     source = substitute(source, _NEWLINE, lambda m: "\\\\ ")
     source = substitute(source, _ARRAY, lambda m: " ")
+    source = substitute(source, _COLOR, lambda m: " ")
+    source = substitute(source, _END_MARKS, lambda m: " ")
+    source = substitute(source, _UPRIGHT_COMMAND, lambda m: [m.span(1), " "])
+    source = substitute(source, _COLON, lambda m: ":")
     source = _drop_annotations(source)
+    source = _ascii_scripts(source)
+    source = _over(source)
     source = substitute(source, _ELL, lambda m: "l ")
     source = substitute(source, _PRIMES, _primes)
     source = substitute(source, _DOT, _dot)
@@ -299,7 +334,7 @@ def normalise(text: str) -> Source:
                         lambda m: [m.span()] if m.group() == "\\\\" else " ")
     source = substitute(source, _LABELS, lambda m: " ")
     source = substitute(source, _ALIGNMENT, lambda m: " ")
-    for pattern in (_SET_RANGE, _BRACKET_RANGE, _BOUNDS_RANGE):
+    for pattern in (_SET_RANGE, _BRACKET_RANGE, _BOUNDS_RANGE, _LIST_RANGE):
         source = substitute(source, pattern, _sum_range)
     return source
 
@@ -322,15 +357,121 @@ def _drop_annotations(source: Source) -> Source:
                 elif after < len(text):
                     end = after + 1
         inner = text[match.end() + 1:close]
-        brace = "" if _top_level_equals(inner) else "{}"  # a framed equation stays an equation
+        command = match.group().split("{")[0].strip()
+        # a framed equation stays an equation; \mathrel{:=} is its relation
+        brace = "" if _top_level_equals(inner) or command.startswith(_UNWRAPPED) else "{}"
         out = _Builder(source)
-        out.copy(0, match.start())
-        out.emit(" " + brace[:1], match.start())  # X stays one group, as it was
-        out.copy(match.end() + 1, close)
-        out.emit(brace[1:] + " ", close)
+        start = match.start()
+        if "phantom" in command:  # "\\ &\hphantom{=} ..." goes on with the line before
+            before = re.search(r"\\\\[\s&]*$", text[:start])
+            start = before.start() if before else start
+        out.copy(0, start)
+        if command.startswith(_STRUCK) or "phantom" in command:
+            out.emit(" ", match.start())  # crossed out, or only space: nothing is said
+        else:
+            out.emit(" " + brace[:1], match.start())  # X stays one group, as it was
+            out.copy(match.end() + 1, close)
+            out.emit(brace[1:] + " ", close)
         out.copy(end, len(text))
         source = out.done()
     return source
+
+
+def _prose_outside_math(source: Source) -> Source:
+    """``**Answer:** $\\delta_k b_j$ where $...$``: words around math become ``\\text{}``.
+
+    Only when the answer has math delimiters and words outside them; the layout then reads
+    the words as it reads \\text (a remark, a conclusion, an alternative turned down).
+    """
+    text = source.text
+    regions = list(_MATH_REGION.finditer(text))
+    if not regions:
+        return source
+    gaps, at = [], 0
+    for region in regions:
+        gaps.append((at, region.start()))
+        at = region.end()
+    gaps.append((at, len(text)))
+    if not any(re.search(r"[A-Za-z]{2,}", text[a:b]) for a, b in gaps):
+        return source
+    out = _Builder(source)
+    for n, (a, b) in enumerate(gaps):
+        prose = text[a:b]
+        if re.search(r"[A-Za-z]{2,}", prose):
+            out.emit(" \\text{", a)
+            cleaned = re.sub(r"[{}\\$*]", " ", prose)
+            out.chars.append(cleaned)
+            out.origin.extend(source.origin[a:b])
+            out.emit("} ", max(a, b - 1))
+        else:
+            out.copy(a, b)
+        if n < len(regions):
+            out.copy(*regions[n].span())
+    return out.done()
+
+
+def _ascii_scripts(source: Source) -> Source:
+    """``e^(-x)`` and ``e^-x``, as typed without LaTeX, are ``e^{-x}``."""
+    source = substitute(source, _ASCII_SIGNED_SCRIPT, lambda m: ["^{-", m.span(1), "}"])
+    while (match := _ASCII_SCRIPT_GROUP.search(source.text)) is not None:
+        text = source.text
+        open_at = match.end() - 1
+        close = _matching_paren(text, open_at)
+        if close is None:
+            break
+        out = _Builder(source)
+        out.copy(0, open_at)
+        out.emit("{", open_at)
+        out.copy(open_at + 1, close)
+        out.emit("}", close)
+        out.copy(close + 1, len(text))
+        source = out.done()
+    return source
+
+
+def _matching_paren(text: str, at: int) -> int | None:
+    depth = 0
+    for n in range(at, len(text)):
+        if text[n] == "(":
+            depth += 1
+        elif text[n] == ")":
+            depth -= 1
+            if depth == 0:
+                return n
+    return None
+
+
+def _over(source: Source) -> Source:
+    """``{A \\over B}`` is ``\\frac{A}{B}``."""
+    while (match := _OVER.search(source.text)) is not None:
+        text = source.text
+        open_at = _enclosing_brace(text, match.start())
+        close = _matching_brace(text, open_at) if open_at is not None else None
+        if close is None:
+            break
+        out = _Builder(source)
+        out.copy(0, open_at)
+        out.emit("\\frac{", open_at)
+        out.copy(open_at + 1, match.start())
+        out.emit("}{", match.start())
+        out.copy(match.end(), close)
+        out.emit("}", close)
+        out.copy(close + 1, len(text))
+        source = out.done()
+    return source
+
+
+def _enclosing_brace(text: str, at: int) -> int | None:
+    """The offset of the innermost '{' still open at ``at``."""
+    depth = 0
+    for n in range(at - 1, -1, -1):
+        if text[n] == "}" and (n == 0 or text[n - 1] != "\\"):
+            depth += 1
+        elif text[n] == "{" and (n == 0 or text[n - 1] != "\\"):
+            if depth == 0:
+                return n
+            depth -= 1
+    return None
 
 
 def _matching_brace(text: str, at: int) -> int | None:

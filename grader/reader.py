@@ -310,6 +310,14 @@ class _Reader:
                 rest = items[i + 1:]
                 if not rest:
                     raise self.error("this derivative is applied to nothing", primary)
+                operand = self.bracketed_operand(rest, scope)
+                if operand is not None and not tail:
+                    # \frac{d}{dz_j}[g(z_j)] \sum_k ...: the operator takes the bracket only
+                    body, used = operand
+                    out.append((op, self.derivative(body, self.wrt(operator[1], scope),
+                                                    operator[0], scope)))
+                    i += 1 + used
+                    continue
                 body = self.items([(None, rest[0][1])] + rest[1:], scope, primary)
                 if tail:
                     more = [self.term(t, scope) for _, t in tail]
@@ -338,6 +346,18 @@ class _Reader:
         for op, factor in out[1:]:
             value = Div(value, factor) if op == "/" else _times(value, factor)
         return value
+
+    def bracketed_operand(self, rest, scope: _Scope) -> tuple[Expr, int] | None:
+        """What a derivative operator applies to when that is a bracket or a call: (it, used)."""
+        primary, scripts = rest[0][1].children[0], rest[0][1].children[1:]
+        if primary.data == "group" and all(s.data == "superscript" for s in scripts):
+            return self.factor(rest[0][1], scope), 1
+        name = self.name_of(primary)
+        if len(rest) > 1 and rest[1][0] is None and rest[1][1].children[0].data == "group" \
+                and (primary.data == "func" or (name is not None
+                                                and self.is_function(name, scope))):
+            return self.call(rest, 0, scope)
+        return None
 
     def is_function(self, name: str, scope: _Scope) -> bool:
         name = self.vocab.aliases.get(name, name)
@@ -393,15 +413,19 @@ class _Reader:
         return unknown[0], value
 
     def unknown_letters(self, items) -> list[str]:
-        """Letters in these factors that name nothing here (a bar's variable): ``x`` in dg/dx."""
+        """Bare letters in these factors that name no value here (a bar's variable): ``x`` in
+        dg/dx, and ``z`` in dg/dz though z_j is a quantity (it has no index there)."""
         found = []
         for _, factor in items:
-            for token in _flat_tokens(factor):
-                name = str(token)
-                if token.type in ("LETTER", "GREEK") and name not in found \
-                        and name not in self.vocab.quantities and name not in self.vocab.functions \
+            for node in factor.iter_subtrees():
+                if node.data != "factor" or node.children[0].data not in ("letter", "greek") \
+                        or any(s.data == "subscript" for s in node.children[1:]):
+                    continue
+                name = str(node.children[0].children[0])
+                if name not in found and name not in self.vocab.functions \
                         and name not in self.vocab.variables and name not in self.vocab.ranges \
-                        and name not in ("e", "d", "pi"):
+                        and name not in ("e", "d", "pi") \
+                        and self.vocab.quantities.get(name, ("slot",)):
                     found.append(name)
         return found
 
@@ -453,6 +477,11 @@ class _Reader:
         else:
             base = self.symbol(primary, sub[0] if sub else None, scope)
         if sup:
+            if isinstance(base, (Ref, Var)) and _derivative_order(sup[0].children[1]) \
+                    is not None:
+                shown = name_latex(str(primary.children[0]))
+                raise self.error(f"{shown}^{{(n)}} reads as a layer number, which this problem "
+                                 f"does not use: write {shown} with its index only", sup[0])
             exponent = self.superscript_value(sup[0], scope)
             return _power(base, exponent, self, sup[0])
         return base
@@ -754,7 +783,8 @@ class _Reader:
             return None
         function = self.bare_function(parts[1], scope)
         wrt = parts[2]
-        if function is None or len(wrt.children) != 1 or wrt.children[0].data != "letter":
+        if function is None or isinstance(wrt, list) or len(wrt.children) != 1 \
+                or wrt.children[0].data != "letter":
             return None
         argument = self.factor(Tree("factor", [following.children[0]]), scope)
         return Call(function[0], function[1] + 1, argument)
@@ -795,15 +825,23 @@ class _Reader:
         return found[0], found[2]
 
     def derivative_parts(self, num, den):
-        """Split a derivative fraction into (partial?, numerator factors, wrt factor) or None."""
+        """Split a derivative fraction into (partial?, numerator factors, wrt) or None.
+
+        ``wrt`` is a factor, or the factors of an unbraced index (``\\partial w_jk``).
+        """
         num_factors = _product_factors(num)
         den_factors = _product_factors(den)
-        if not num_factors or not den_factors or len(den_factors) != 2:
+        if not num_factors or not den_factors or len(den_factors) < 2:
             return None
         marker = self._differential(num_factors[0][1])
         if marker is None or self._differential(den_factors[0][1]) != marker:
             return None
-        return marker == "partial", num_factors[1:], den_factors[1][1]
+        if len(den_factors) == 2:
+            return marker == "partial", num_factors[1:], den_factors[1][1]
+        if any(op is not None or len(f.children) != 1 or f.children[0].data != "letter"
+               for op, f in den_factors[2:]):
+            return None
+        return marker == "partial", num_factors[1:], den_factors[1:]
 
     def _differential(self, factor: Tree) -> str | None:
         primary = factor.children[0]
@@ -827,17 +865,31 @@ class _Reader:
                 if j == i + 1 or items[j + 1][0] is not None:
                     return None
                 of_items = items[i + 1:j]
-                wrt = self.wrt(items[j + 1][1], scope)
+                joined = self.joined_subscript(items, j + 1, scope)  # dE/dw_jk
+                if joined is not None and isinstance(joined[0], Ref):
+                    wrt, used = joined[0], 1 + joined[1]
+                else:
+                    wrt, used = self.wrt(items[j + 1][1], scope), 2
                 function = self.bare_function(of_items, scope)
                 if function is not None:
-                    return Call(function[0], function[1] + 1, wrt), j + 2 - i
+                    return Call(function[0], function[1] + 1, wrt), j + used - i
                 of = self.items([(None, of_items[0][1])] + of_items[1:], scope, items[i][1])
-                return self.derivative(of, wrt, marker == "partial", scope), j + 2 - i
+                return self.derivative(of, wrt, marker == "partial", scope), j + used - i
             if op is not None:
                 return None
         return None
 
-    def wrt(self, factor: Tree, scope: _Scope) -> Ref | Var:
+    def wrt(self, factor, scope: _Scope) -> Ref | Var:
+        if isinstance(factor, list):  # w_jk in \partial w_jk: joined into w_{jk}
+            joined = self.joined_subscript(factor, 0, scope)
+            if joined is None or joined[1] != len(factor):
+                raise self.error("differentiate with respect to one quantity, such as w_{jk}",
+                                 factor[0][1])
+            value = joined[0]
+            if not isinstance(value, (Ref, Var)):
+                raise self.error("differentiate with respect to one quantity, such as w_{jk}",
+                                 factor[0][1])
+            return value
         value = self.factor(factor, scope)
         if not isinstance(value, (Ref, Var)):
             raise self.error("differentiate with respect to one quantity, such as w_{jk}",
@@ -913,6 +965,13 @@ class _Reader:
         """``\\delta_1 w_{j1} + \\dots + \\delta_K w_{jK}``: the sum over k, when the terms
         before the dots are the first ones of the pattern the last term shows."""
         dots = [n for n, (_, term) in enumerate(signed) if _is_dots(term)]
+        middle = None
+        if len(dots) == 2 and dots[1] == dots[0] + 2:
+            # \delta_1 w_{j1} + \dots + \delta_k w_{jk} + \dots + \delta_K w_{jK}: the middle
+            # term is the general one; it must match the pattern, and is then left out
+            middle = signed[dots[0] + 1]
+            signed = signed[:dots[0] + 1] + signed[dots[1] + 1:]
+            dots = [dots[0]]
         if len(dots) != 1:
             raise self.error("write one \\dots in a sum written out", where)
         d = dots[0]
@@ -949,6 +1008,13 @@ class _Reader:
             raise self.error("the terms before \\dots must be the first terms of the sum, "
                              "as in \\delta_1 w_{j1} + \\delta_2 w_{j2} + \\dots + "
                              "\\delta_K w_{jK}", where)
+        if middle is not None:
+            general = self.term(middle[1], scope)
+            if middle[0] != last_negative or canonical(general) != canonical(
+                    _concrete_to(pattern, dummy, letter)):
+                raise self.error("the general term between the \\dots must be the pattern "
+                                 f"of the others with {letter}, as in \\delta_{letter} "
+                                 f"w_{{j{letter}}}", where)
         total: Expr = Sum(dummy, pattern, letter)
         if last_negative:
             total = Neg(total)

@@ -52,6 +52,7 @@ SINGLE = {
 }
 COMMANDS = {
     "cdot": "TIMES", "times": "TIMES", "ast": "TIMES", "star": "TIMES", "bullet": "TIMES",
+    "centerdot": "TIMES", "circ": "TIMES", "odot": "TIMES",
     "cdotp": "TIMES", "div": "DIV", "frac": "FRAC", "dfrac": "FRAC", "tfrac": "FRAC",
     "cfrac": "FRAC", "sum": "SUM", "partial": "PARTIAL", "prime": "PRIME", "boxed": None,
     "dots": "DOTS", "ldots": "DOTS", "cdots": "DOTS", "dotsb": "DOTS", "dotsc": "DOTS",

@@ -100,6 +100,10 @@ class Backend:
     def eye(self, n: int) -> np.ndarray:
         raise NotImplementedError
 
+    def power(self, base, exponent):
+        """``base ** exponent``, elementwise."""
+        return np.power(base, exponent)
+
 
 class Evaluator:
     """Evaluates expressions against one network instance (see ``grader.network.Instance``).
@@ -163,7 +167,7 @@ class Evaluator:
         if isinstance(expr, Div):
             return combine(np.divide, self.value(expr.num), self.value(expr.den))
         if isinstance(expr, Pow):
-            return combine(np.power, self.value(expr.base), self.value(expr.exp))
+            return combine(self.backend.power, self.value(expr.base), self.value(expr.exp))
         if isinstance(expr, Call):
             inner = self.value(expr.arg)
             return Tensor(self._function(expr.func, expr.order)(inner.array), inner.axes)
@@ -300,7 +304,7 @@ class Evaluator:
             base, exp = self.value(expr.base), self.value(expr.exp)
             if _depends(expr.base):
                 one = np.asarray(self.backend.number(Fraction(1)), dtype=self.backend.dtype)
-                lowered = combine(np.power, base, Tensor(exp.array - one, exp.axes))
+                lowered = combine(self.backend.power, base, Tensor(exp.array - one, exp.axes))
                 local = combine(np.multiply, adjoint, combine(np.multiply, exp, lowered))
                 self._backward(expr.base, reduce_to(local, base), adjoints)
             if _depends(expr.exp):

@@ -48,6 +48,32 @@ READ = {
          C, 1),
         ("c", r"\delta_k \text{ times } b_j", C, 1),
         ("c", r"\frac{\partial E}{\partial w_{jk}} \text{ is } \delta_k b_j", C, 1),
+        # a sign or a factor the left side carries, in every spelling
+        ("c", r"\frac{\partial (E/2)}{\partial w_{jk}} = \delta_k b_j", W, 0),
+        ("c", r"\frac{\partial (E/2)}{\partial w_{jk}} = \frac{1}{2}\delta_k b_j", C, 1),
+        ("c", r"\frac{\partial E}{\partial w_{jk}}^2 = \delta_k b_j", W, 0),
+        ("c", r"\frac{\partial E}{\partial w_{jk}}\cdot 2^{-1} = \delta_k b_j", W, 0),
+        ("c", r"{\partial E \over \partial w_{jk}} = \delta_k b_j", C, 1),
+        # a left side that does not read may hide a sign: the answer does not read either
+        ("c", r"\frac{-\partial E}{\partial w_{jk}} = \delta_k b_j", X, 0),
+        ("c", r"-\frac{\partial L}{\partial w_{jk}} = \delta_k b_j", X, 0),
+        # a left side that is another quantity: the equation must hold
+        ("c", r"\frac{\partial E}{\partial b_j} = \delta_k b_j", W, 0),
+        ("d", r"\frac{\partial E}{\partial h_k}\frac{\partial h_k}{\partial f_k} = \delta_k", C, 1),
+        ("g", r"\frac{\partial E}{\partial z_j} = \psi_j", C, 1),
+        # alternatives turned down, hedges, self-corrections, justifications after the value
+        ("c", r"\delta_k w_{jk}\text{, not } \delta_k b_j", W, 0),
+        ("c", r"\delta_k b_j\text{, not } \delta_k w_{jk}", C, 1),
+        ("c", r"\delta_k b_j \text{ rather than } \delta_k w_{jk}", C, 1),
+        ("c", r"\delta_k w_{jk} \text{ or } \delta_k b_j", W, 0),
+        ("c", r"\delta_k b_j \text{ or equivalently } b_j \delta_k", C, 1),
+        ("c", r"\delta_k w_{jk} \quad (\text{i.e. } \delta_k b_j)", W, 0),
+        ("c", r"\frac{\partial E}{\partial w_{jk}} = \delta_k w_{jk} \text{ -- correction: } "
+              r"\frac{\partial E}{\partial w_{jk}} = \delta_k b_j", C, 1),
+        ("c", r"\frac{\partial E}{\partial w_{jk}} = \delta_k b_j = \frac{\partial E}{\partial h_k}"
+              r"\frac{\partial h_k}{\partial w_{jk}}", C, 1),
+        ("b", r"\frac{\partial E}{\partial c_k} = c_k - t_k \Rightarrow "
+              r"\delta_k = \frac{\partial E}{\partial c_k}g'(h_k)", C, 1),
     ],
     "unicode": [
         ("a", "σ(x)(1 − σ(x))", C, 1),
@@ -84,6 +110,14 @@ READ = {
         ("b", r"(c_k - t_k) \frac{\partial g}{\partial h_k}", C, 1),
         ("b", r"(c_k - t_k) \frac{dg}{dh}(h_k)", C, 1),
         ("e", r"\left. \frac{dg}{dz} \right|_{z=z_j} \sum_k w_{jk}\delta_k", C, 1),
+        ("e", r"\frac{dg}{dz}\Big|_{z_j}\sum_k \delta_k w_{jk}", C, 1),
+        ("e", r"\frac{\partial}{\partial z_j}\left[g(z_j)\right]\sum_k \delta_k w_{jk}", C, 1),
+        ("b", r"\frac{d}{dh_k}\left(g(h_k)\right)\cdot(c_k - t_k)", C, 1),
+        ("c", r"\frac{\partial E}{\partial w_jk} = \delta_k b_j", C, 1),
+        ("c", r"dE/dw_jk = delta_k * b_j", C, 1),
+        ("b", "δ_k = (c_k − t_k) ġ(h_k)", C, 1),
+        ("b", "(cₖ − tₖ)g‘(hₖ)", C, 1),
+        ("b", "(cₖ − tₖ)gʼ(hₖ)", C, 1),
         ("a", r"\sigma^{(1)}(x)", W, 0),
         ("a", r"\partial_x \sigma(x)", W, 0),
     ],
@@ -100,6 +134,18 @@ READ = {
         ("b", r"\delta_k \equiv (c_k - t_k) g'(h_k)", C, 1),
         ("b", r"\delta_k \triangleq (t_k - c_k) g'(h_k)", P, 0.5),
         ("b", r"\delta_k \leftarrow (c_k - t_k) g'(h_k)", C, 1),
+        ("c", r"\delta_k b_j \; (\forall k)", C, 1),
+        ("c", r"\delta_k b_j\ (k=1,\dots,K)", C, 1),
+        ("c", r"\delta_k b_j (\text{chain rule})", C, 1),
+        ("c", r"\delta_k b_j \quad (1)", C, 1),
+        ("c", r"\delta_k b_j \qquad (2.3)", C, 1),
+        ("c", r"\frac{\partial E}{\partial w_{jk}} = \delta_k b_j \in \mathbb{R}", C, 1),
+        ("a", r"\sigma'(x) = \sigma(x)(1-\sigma(x)) \le \frac14", C, 1),
+        ("c", r"\delta_k b_j, \text{ the product of } \delta_k \text{ and } b_j", C, 1),
+        ("c", r"**Answer:** $\delta_k b_j$ where $\delta_k$ is from (b)", C, 1),
+        ("c", r"(c)\ \delta_k b_j", C, 1),
+        ("c", r"\delta_k b_j \quad \blacksquare", C, 1),
+        ("c", r"\cancel{\delta_k w_{jk}}\ \delta_k b_j", C, 1),
     ],
     "delimiters and environments": [
         ("c", r"$\delta_k b_j$", C, 1),
@@ -113,6 +159,15 @@ READ = {
               r"&= \delta_k b_j \end{align*}", P, 0),
         ("b", r"\begin{split} \delta_k &= \frac{\partial E}{\partial c_k} g'(h_k) \\ "
               r"&= (c_k - t_k) g'(h_k) \end{split}", C, 1),
+        ("c", r"\begin{aligned}\frac{\partial E}{\partial w_{jk}}&=\delta_k b_j\\"
+              r"&=\delta_k w_{jk}\end{aligned}", P, 0),
+        ("c", r"\begin{aligned}\frac{\partial E}{\partial w_{jk}}&=\frac{\partial E}{\partial h_k}"
+              r"\frac{\partial h_k}{\partial w_{jk}}\\&=\delta_k b_j\end{aligned}", C, 1),
+        ("b", r"\begin{aligned}\delta_k &= (c_k - t_k) \\ &\quad \cdot g'(h_k)\end{aligned}", C, 1),
+        ("b", r"\begin{aligned}\delta_k &= (c_k - t_k) \cdot \\ &\quad g'(h_k)\end{aligned}", C, 1),
+        ("b", r"\begin{aligned}\delta_k &= (c_k - t_k) \\ &\hphantom{=}\, g'(h_k)\end{aligned}",
+         C, 1),
+        ("e", r"\psi_j = g'(z_j) \sum_k \\ \delta_k w_{jk}", C, 1),
         ("g", r"\begin{gathered} \frac{\partial E}{\partial e_j} = \psi_j \end{gathered}", C, 1),
         ("f", r"\begin{equation*} \frac{\partial E}{\partial u_{ij}} = a_i \psi_j "
               r"\end{equation*}", C, 1),
@@ -147,9 +202,20 @@ READ = {
         ("e", r"g'(z_j)(\delta_1 w_{j1} + \delta_2 w_{j2})", W, 0),
         ("e", r"g'(z_j)\sum_{j'} \delta_k w_{j'k}", W, 0),
         ("e", r"g'(z_j)\Sigma_k \delta_k w_{jk}", C, 1),
+        ("e", r"g'(z_j) \sum_{k=1,\dots,K} \delta_k w_{jk}", C, 1),
+        ("e", r"g'(z_j) \sum_{k \in [1, K]} \delta_k w_{jk}", C, 1),
+        ("e", r"g'(z_j) \sum_{k=1..K} \delta_k w_{jk}", C, 1),
+        ("e", r"g'(z_j)\sum_{\substack{k=1}}^{K} \delta_k w_{jk}", C, 1),
+        ("e", r"g'(z_j)(\delta_1 w_{j1} + \dots + \delta_k w_{jk} + \dots + \delta_K w_{jK})",
+         C, 1),
     ],
     "function spellings": [
         ("a", r"\operatorname{sigmoid}(x)\,\operatorname{sigmoid}(-x)", C, 1),
+        ("a", r"sigmoid(x)*(1-sigmoid(x))", C, 1),
+        ("a", r"e^(-x)/(1+e^(-x))^2", C, 1),
+        ("a", r"\operatorname{\sigma}(x)(1-\operatorname{\sigma}(x))", C, 1),
+        ("a", r"e^{e^{e^{e^{x}}}}", W, 0),
+        ("a", r"\tanh(e^{e^{e^{x}}})", W, 0),
         ("a", r"\frac{\exp(-x)}{(1+\exp(-x))^2}", C, 1),
         ("a", r"\frac{\mathrm{e}^{-x}}{(1+\mathrm{e}^{-x})^2}", C, 1),
         ("a", r"\frac{\mathrm{e}^{x}}{1+\mathrm{e}^{x}}", W, 0),
@@ -199,6 +265,8 @@ REFUSED = [
     ("c", "\\delta_k\u202eb_j", "invisible control character U+202E"),
     ("d", r"\delta_k + \dots", r"\dots needs terms on both sides"),
     ("c", r"\nabla E", r"\nabla needs what it differentiates by"),
+    ("c", r"\delta^{(2)}_k b_j", r"\delta^{(n)} reads as a layer number"),
+    ("c", r"\frac{\delta_k \in b_j}{2}", r"\in is read only in a sum's range"),
 ]
 
 

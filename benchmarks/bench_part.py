@@ -35,7 +35,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"
-CORPORA = ("dev_answers.json", "dev_answers_2.json", "labelled_backprop.json")
+CORPORA = ("dev_answers.json", "dev_answers_2.json", "labelled_backprop.json",
+           "labelled_backprop_2.json")
 SEED = ROOT / "submissions" / "seed.md"
 
 

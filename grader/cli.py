@@ -17,7 +17,7 @@ import click
 from . import api
 from .errors import GraderError, SubmissionError
 from .pool import GradingPool
-from .problem import load_problem
+from .problem import configure_problem_dirs, describe_problem_dirs, load_problem, scan_problems
 from .results import SubmissionResult
 
 
@@ -38,14 +38,20 @@ def _errors_as_messages(command):
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="derivation-grader")
-def main() -> None:
+@click.option("--problems", "problem_folders", multiple=True, metavar="DIR",
+              type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="A folder of problem specs (ID.toml), searched first (repeatable; give it "
+                   "before the command). Then $GRADER_PROBLEMS, ./problems and the problems "
+                   "installed with the grader.")
+def main(problem_folders: tuple[Path, ...]) -> None:
     """Grade LaTeX derivation homework against a live network."""
+    configure_problem_dirs(problem_folders)
 
 
 @main.command()
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--problem", "problem_ref", required=True, metavar="ID_OR_PATH",
-              help="Problem id (from problems/) or path to a spec file.")
+              help="Problem id (found on the problem search path) or path to a spec file.")
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON result contract.")
 @_errors_as_messages
 def grade(file: Path, problem_ref: str, as_json: bool) -> None:
@@ -197,13 +203,24 @@ def check(problem_refs: tuple[str, ...], jobs: int | None, verbose: bool) -> Non
 
     Checks each reference answer numerically and symbolically against the asked quantity,
     and grades every mistake and accept/reject example for real. With no ID_OR_PATH, checks
-    every spec in problems/. Exit status: 0 all pass, 1 a check failed, 2 a spec is malformed.
+    every spec on the problem search path (--problems, $GRADER_PROBLEMS, ./problems, the
+    installed problems). Exit status: 0 all pass, 1 a check failed, 2 a spec is malformed or
+    there is no spec to check.
     """
     from .authoring import check_problem
-    from .problem import PROBLEMS_DIR
 
-    refs = list(problem_refs) or [str(p) for p in sorted(PROBLEMS_DIR.glob("*.toml"))]
     status = 0
+    refs: list[str] = list(problem_refs)
+    if not refs:
+        scan = scan_problems()
+        if not scan.problems and not scan.broken:
+            click.echo("Error: no problem specs to check (folders searched: "
+                       f"{describe_problem_dirs(scan.dirs)})", err=True)
+            sys.exit(2)
+        for _path, err in scan.broken:
+            click.echo(f"Error: {err}", err=True)
+            status = max(status, err.exit_code)
+        refs = [problem.path for problem in scan.problems]
     with GradingPool(workers=jobs) as pool:
         for n, ref in enumerate(refs):
             if n:

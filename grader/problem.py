@@ -1,4 +1,9 @@
-"""Problems are data: load and validate a problem spec (a TOML file under ``problems/``).
+"""Problems are data: find, load and validate a problem spec (a TOML file).
+
+Specs are found on a search path (``problem_dirs()``): the folders given to
+``configure_problem_dirs`` (the CLI's ``--problems``), those in ``$GRADER_PROBLEMS``, then
+``./problems`` in the current directory, then the example problems installed with the package
+(``grader.problems``, read through ``importlib.resources``).
 
 A spec names the network (forward equations, given quantities, index ranges, signals) and,
 per part, the asked quantity, the reference answer, points, the form asked for, known mistakes
@@ -9,8 +14,10 @@ Every error names the file, the key and, where it can, the line.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
@@ -21,7 +28,8 @@ from .network import Equation, Network
 from .reader import Vocabulary, read, read_expression
 from .syntax import parse
 
-PROBLEMS_DIR = Path(__file__).resolve().parent.parent / "problems"
+PROBLEMS_ENV = "GRADER_PROBLEMS"          # folders of specs, separated by os.pathsep
+_ID = re.compile(r"[A-Za-z0-9_-]+")       # a problem id, as the spec's `id` key allows
 FIXED_ACTIVATIONS = ("sigmoid", "tanh", "softplus", "arctan")
 TOP_LEVEL_KEYS = frozenset({"id", "title", "points", "time_limit", "sigmoid_only_credit",
                             "form_credit", "step_deduction", "network", "parts"})
@@ -87,18 +95,94 @@ class Problem:
                 + ", ".join(self.parts)) from None
 
 
+# ------------------------------------------------------------------ the search path
+
+_configured: tuple[Path, ...] = ()
+
+
+def configure_problem_dirs(dirs: Sequence[str | Path]) -> None:
+    """Search these folders first, in order, in this process (the CLI's ``--problems``).
+
+    Relative folders are taken from the current directory now; ``[]`` undoes it. They come
+    before ``$GRADER_PROBLEMS``, ``./problems`` and the packaged problems.
+    """
+    global _configured
+    if isinstance(dirs, (str, Path)):
+        raise TypeError("configure_problem_dirs() takes a list of folders, not one folder")
+    _configured = tuple(Path(d).expanduser().absolute() for d in dirs)
+
+
+def packaged_problem_dir() -> Path | None:
+    """The example problems installed with the package (``grader.problems``), if any."""
+    from importlib.resources import files
+
+    try:
+        folder = files("grader.problems")
+    except ModuleNotFoundError:
+        return None
+    # A plain folder in a wheel's or an editable install; a zipped install has no Path.
+    return folder if isinstance(folder, Path) and folder.is_dir() else None
+
+
+def _candidate_dirs() -> list[Path]:
+    env = [Path(d).expanduser() for d in os.environ.get(PROBLEMS_ENV, "").split(os.pathsep)
+           if d.strip()]
+    return [*_configured, *env, Path("problems"), *filter(None, [packaged_problem_dir()])]
+
+
+def problem_dirs() -> list[Path]:
+    """The problem search path, in order: configured folders (``--problems``), the folders of
+    ``$GRADER_PROBLEMS``, ``./problems``, the packaged problems. Existing folders only, each
+    once, as absolute paths."""
+    found: list[Path] = []
+    seen: set[Path] = set()
+    for folder in _candidate_dirs():
+        if not folder.is_dir():
+            continue
+        folder = folder.absolute()
+        key = folder.resolve()
+        if key not in seen:
+            seen.add(key)
+            found.append(folder)
+    return found
+
+
+def _spec_files() -> list[Path]:
+    """Every spec file on the search path that is not shadowed by an earlier one (``ID.toml``
+    in the first folder that has it), in search-path order."""
+    files: list[Path] = []
+    stems: set[str] = set()
+    for folder in problem_dirs():
+        for path in sorted(folder.glob("*.toml")):
+            if path.stem not in stems and path.is_file():
+                stems.add(path.stem)
+                files.append(path)
+    return files
+
+
+def describe_problem_dirs(dirs: Sequence[Path] | None = None) -> str:
+    """The search path for a message: ``problems, /usr/lib/.../grader/problems`` (or ``none``)."""
+    dirs = problem_dirs() if dirs is None else dirs
+    return ", ".join(_short(str(d)) for d in dirs) or "none"
+
+
 def find_problem_file(id_or_path: str | Path) -> Path:
-    """The spec file for a problem id (looked up in problems/) or a path to a spec."""
+    """The spec file of a problem: a path (``x.toml`` or an existing file) as is, or an id,
+    found as ``ID.toml`` in the first folder of ``problem_dirs()`` that has it."""
     path = Path(id_or_path)
     if path.suffix == ".toml" or path.exists():
         if not path.is_file():
             raise ProblemNotFound(f"no problem spec at {path}")
         return path
-    candidate = PROBLEMS_DIR / f"{id_or_path}.toml"
-    if candidate.is_file():
-        return candidate
-    known = ", ".join(sorted(p.stem for p in PROBLEMS_DIR.glob("*.toml"))) or "none"
-    raise ProblemNotFound(f"unknown problem '{id_or_path}' (problems here: {known})")
+    dirs = problem_dirs()
+    if _ID.fullmatch(str(id_or_path)):
+        for folder in dirs:
+            candidate = folder / f"{id_or_path}.toml"
+            if candidate.is_file():
+                return candidate
+    known = ", ".join(sorted({p.stem for d in dirs for p in d.glob("*.toml")})) or "none"
+    raise ProblemNotFound(f"unknown problem '{id_or_path}' (problems here: {known}; "
+                          f"folders searched: {describe_problem_dirs(dirs)})")
 
 
 def load_problem(id_or_path: str | Path) -> Problem:
@@ -108,8 +192,43 @@ def load_problem(id_or_path: str | Path) -> Problem:
     return _load(str(path), text)
 
 
+@dataclass
+class ProblemScan:
+    """Every spec on the search path: those that load, and those that do not, with the error."""
+
+    problems: list[Problem] = field(default_factory=list)
+    broken: list[tuple[Path, SpecError]] = field(default_factory=list)
+    dirs: list[Path] = field(default_factory=list)      # the folders searched, in order
+
+
+def scan_problems() -> ProblemScan:
+    """Load every spec on the search path. ``ID.toml`` in an earlier folder shadows a later
+    one; of two specs with the same ``id``, the first wins. A spec that does not load is listed
+    in ``broken`` with its error instead of breaking the scan. Problems are sorted by id."""
+    scan = ProblemScan(dirs=problem_dirs())
+    ids: set[str] = set()
+    for path in _spec_files():
+        try:
+            problem = load_problem(path)
+        except SpecError as err:
+            scan.broken.append((path, err))
+            continue
+        except ProblemNotFound:     # gone since the folder was listed
+            continue
+        except (OSError, UnicodeDecodeError) as err:   # unreadable: reported like a bad spec
+            scan.broken.append((path, SpecError(_short(str(path)), "(file)",
+                                                f"cannot be read: {err}")))
+            continue
+        if problem.id not in ids:
+            ids.add(problem.id)
+            scan.problems.append(problem)
+    scan.problems.sort(key=lambda p: p.id)
+    return scan
+
+
 def list_problems() -> list[Problem]:
-    return [load_problem(p) for p in sorted(PROBLEMS_DIR.glob("*.toml"))]
+    """Every problem on the search path that loads (the first of each id), sorted by id."""
+    return scan_problems().problems
 
 
 @lru_cache(maxsize=32)

@@ -9,8 +9,9 @@ The ``grade`` fixture grades one answer the way a student's is graded (``grader.
         r = grade("backprop", "c", r"b_j \\delta_k")
         assert r.verdict == "correct"          # also r.score, r.max_score, r.feedback
 
-The problem is an id from the package's ``problems/`` folder, a path to a spec file, or a
-loaded ``Problem``. One pool serves the whole session and is closed at its end.
+The problem is an id found on the problem search path (``$GRADER_PROBLEMS``, ``./problems``,
+the problems installed with the grader: ``grader.problem.problem_dirs()``), a path to a spec
+file, or a loaded ``Problem``. One pool serves the whole session and is closed at its end.
 
 ``pytest --grader-examples`` also collects every spec's own checks as test items, one per
 answer the spec states, with ids such as ``backprop::c::accept[b_j \\delta_k]``:
@@ -21,7 +22,7 @@ answer the spec states, with ids such as ``backprop::c::accept[b_j \\delta_k]``:
 - ``accept[...]`` / ``reject[...]``: full credit / less than full credit.
 
 ``--grader-problem ID_OR_PATH`` (repeatable) chooses the specs and implies
-``--grader-examples``; without it every spec in ``problems/`` is collected. Select further
+``--grader-examples``; without it every spec on the problem search path is collected. Select further
 with ``-k``, as usual (``-k "softmax and accept"``).
 """
 
@@ -50,7 +51,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "examples as test items")
     group.addoption("--grader-problem", action="append", default=[], metavar="ID_OR_PATH",
                     help="collect this spec's checks (repeatable; implies --grader-examples; "
-                         "default: every spec in the grader's problems/ folder)")
+                         "default: every spec on the problem search path)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -104,9 +105,12 @@ def _selected(config: pytest.Config) -> list[str] | None:
     if refs:
         return list(refs)
     if config.getoption("grader_examples"):
-        from .problem import PROBLEMS_DIR
+        from .problem import scan_problems
 
-        return [str(p) for p in sorted(PROBLEMS_DIR.glob("*.toml"))]
+        # every spec on the search path; a broken one becomes its collector's collection error
+        scan = scan_problems()
+        return sorted([p.path for p in scan.problems] + [str(path) for path, _ in scan.broken],
+                      key=lambda path: Path(path).stem)
     return None
 
 

@@ -53,6 +53,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from grader.errors import SubmissionError
+from grader.syntax import MAX_ANSWER_CHARS
 
 MAX_DOCUMENT_BYTES = 1_000_000
 
@@ -460,6 +461,7 @@ def _joined(region: str, chains: list[list[_Piece]]) -> str:
     remark ("where", "since", "with", ...), by ``\\quad \\text{where} \\quad``, so the
     grader reads what follows as a side claim, as a TA would.
     """
+    chains = _last_that_fit(chains)
     parts = [" ".join(piece.text for piece in chains[0])]
     for before, chain in zip(chains, chains[1:]):
         same_display = before[-1].region == chain[0].region
@@ -474,6 +476,17 @@ def _joined(region: str, chains: list[list[_Piece]]) -> str:
             joint = " \\\\ "
         parts.append(joint + text)
     return "".join(parts)
+
+
+def _last_that_fit(chains: list[list[_Piece]]) -> list[list[_Piece]]:
+    """The last chains of a part whose text fits in one answer box (the answer comes last)."""
+    kept, size = [], 0
+    for chain in reversed(chains):
+        size += sum(len(piece.text) + 1 for piece in chain) + 40
+        if kept and size > MAX_ANSWER_CHARS:
+            break
+        kept.append(chain)
+    return kept[::-1]
 
 
 def _without_math_markup(prose: str) -> str:

@@ -2,29 +2,37 @@
 
 A part that runs past its limit has its worker process killed (the only stop that works for
 code stuck inside SymPy or NumPy, and from any thread: ``signal.alarm`` works in neither), and
-comes back as ``review`` with the reason. Workers are forked from a forkserver that has already
-imported the grader, so a replacement starts in milliseconds; each keeps its problems and
-network instances warm between parts. ``GradingPool`` is safe to share between threads.
-
-As with any multiprocessing code, a script that starts a pool must guard its top level with
-``if __name__ == "__main__":``: each worker re-imports the script's main module.
+comes back as ``review`` with the reason. Each worker is a plain ``python -m grader.worker``
+subprocess talking over a socket pair: it never imports the caller's ``__main__``, so a pool
+works from a script without an ``if __name__ == "__main__":`` guard, from ``python -`` and a
+notebook, from a pytest run and from any thread. A worker tells the pool when it has imported
+the grader, and a part's time limit starts only then; a killed worker is replaced at once, and
+the replacement warms up while the others work. Each worker keeps its problems and network
+instances warm between parts. ``GradingPool`` is safe to share between threads.
 """
 
 from __future__ import annotations
 
-import multiprocessing
+import logging
 import os
 import queue
-import resource
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
 
 from .results import PartResult, Verdict
 
-MEMORY_LIMIT_BYTES = 4 * 1024 ** 3
+log = logging.getLogger(__name__)
+
+STARTUP_LIMIT = 120.0   # seconds a new worker may take to import the grader
+PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
 
 
 @dataclass(frozen=True)
@@ -36,34 +44,6 @@ class Job:
     latex: str
     max_score: float
     time_limit: float
-
-
-def _worker_main(conn) -> None:
-    """Loop in the worker: receive a Job, grade it, send back the result's JSON."""
-    try:
-        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-        limit = MEMORY_LIMIT_BYTES if hard == resource.RLIM_INFINITY else min(hard,
-                                                                              MEMORY_LIMIT_BYTES)
-        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
-    except (ValueError, OSError):  # pragma: no cover - platform without the limit
-        pass
-    from .grading import grade_answer
-    from .problem import load_problem
-
-    while True:
-        try:
-            job = conn.recv()
-        except (EOFError, OSError):
-            return
-        if job is None:
-            return
-        try:
-            result = grade_answer(load_problem(job.problem_path), job.part, job.latex)
-            conn.send(("ok", result.to_json()))
-        except MemoryError:
-            conn.send(("error", "grading this answer needed too much memory"))
-        except Exception as err:  # a bug in the grader: report it, keep serving
-            conn.send(("error", f"internal error while grading ({type(err).__name__}: {err})"))
 
 
 def _reading(job: Job) -> str:
@@ -85,23 +65,40 @@ def _reading(job: Job) -> str:
     return to_latex(claim.value) if claim.value is not None else ""
 
 
-def _context():
-    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-    ctx = multiprocessing.get_context(method)
-    if method == "forkserver":
-        ctx.set_forkserver_preload(["grader.grading", "grader.problem"])
-    return ctx
-
-
 class _Worker:
-    def __init__(self, ctx):
-        self.conn, child = ctx.Pipe()
-        self.process = ctx.Process(target=_worker_main, args=(child,), daemon=True)
-        self.process.start()
-        child.close()
+    """One ``python -m grader.worker`` process and the parent's end of its socket."""
+
+    def __init__(self):
+        parent, child = socket.socketpair()
+        env = dict(os.environ)
+        # the child finds this very grader, installed or not
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [PACKAGE_ROOT,
+                                                          env.get("PYTHONPATH", "")]))
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "grader.worker", str(child.fileno())],
+                pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL, env=env,
+                close_fds=True)
+        finally:
+            child.close()
+        self.conn = Connection(parent.detach())
+        self.ready = False
+
+    def wait_ready(self) -> bool:
+        """Wait for the worker's hello (it has imported the grader); False if it never came."""
+        if self.ready:
+            return True
+        try:
+            if self.conn.poll(STARTUP_LIMIT) and self.conn.recv() == ("ready",):
+                self.ready = True
+        except (EOFError, OSError):
+            pass
+        return self.ready
 
     def run(self, job: Job) -> tuple[str, object]:
-        """Send ``job``; ("ok", json), ("error", message) or ("timeout", seconds)."""
+        """Send ``job``; ("ok", json), ("error", message), ("timeout", seconds) or ("died", ..)."""
+        if not self.wait_ready():
+            return "died", "the grading process did not start"
         try:
             self.conn.send(job)
             if not self.conn.poll(job.time_limit):
@@ -111,12 +108,15 @@ class _Worker:
             return "died", "the grading process died"
 
     def alive(self) -> bool:
-        return self.process.is_alive()
+        return self.process.poll() is None
 
     def kill(self) -> None:
-        if self.process.is_alive():
+        if self.alive():
             self.process.kill()
-        self.process.join(timeout=5)
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:  # pragma: no cover - a process that ignores SIGKILL
+            log.warning("grading process %s did not stop", self.process.pid)
         self.conn.close()
 
     def stop(self) -> None:
@@ -124,11 +124,12 @@ class _Worker:
             self.conn.send(None)
         except (OSError, BrokenPipeError):
             pass
-        self.process.join(timeout=2)
-        if self.process.is_alive():
+        try:
+            self.process.wait(timeout=2)
+        except subprocess.TimeoutExpired:
             self.kill()
-        else:
-            self.conn.close()
+            return
+        self.conn.close()
 
 
 class GradingPool:
@@ -136,11 +137,11 @@ class GradingPool:
 
     def __init__(self, workers: int | None = None):
         self.size = max(1, workers or os.cpu_count() or 1)
-        self._ctx = _context()
         self._idle: queue.Queue[_Worker | None] = queue.Queue()
         self._started = 0
         self._lock = threading.Lock()
         self._closed = False
+        self._threads: ThreadPoolExecutor | None = None
 
     def _acquire(self) -> _Worker:
         with self._lock:
@@ -148,27 +149,35 @@ class GradingPool:
                 raise RuntimeError("the grading pool is closed")
             if self._idle.empty() and self._started < self.size:
                 self._started += 1
-                return _Worker(self._ctx)
+                return _Worker()
         worker = self._idle.get()
         if worker is None or not worker.alive():
             if worker is not None:
                 worker.kill()
-            return _Worker(self._ctx)
+            return _Worker()
         return worker
+
+    def _release(self, worker: _Worker | None) -> None:
+        if self._closed:
+            if worker is not None:
+                worker.stop()
+            return
+        self._idle.put(worker)
 
     def run(self, job: Job) -> PartResult:
         """Grade one job in a worker; a job past its time limit kills that worker."""
-        started = time.perf_counter()
         worker = self._acquire()
+        worker.wait_ready()  # the limit counts grading, not the worker's start-up
+        started = time.perf_counter()
         status, payload = worker.run(job)
         if status == "ok":
-            self._idle.put(worker)
+            self._release(worker)
             return PartResult.from_json(job.part, payload)
-        if status == "error":  # the worker caught it and is still serving
-            self._idle.put(worker)
+        if status == "error":  # the worker caught it, logged the traceback, and still serves
+            self._release(worker)
         else:
             worker.kill()
-            self._idle.put(_Worker(self._ctx) if not self._closed else None)
+            self._release(_Worker() if not self._closed else None)  # warms up meanwhile
         elapsed = (time.perf_counter() - started) * 1000
         if status == "timeout":
             reason = (f"Grading this answer took longer than the {job.time_limit:g} s limit and "
@@ -181,14 +190,27 @@ class GradingPool:
                           verdict=Verdict.REVIEW, feedback=reason, answer=job.latex,
                           interpreted=_reading(job), elapsed_ms=elapsed, flags=flags)
 
+    def submit(self, job: Job) -> Future[PartResult]:
+        """Grade ``job`` in the background; the future holds its result."""
+        with self._lock:
+            if self._threads is None:
+                self._threads = ThreadPoolExecutor(max_workers=self.size,
+                                                   thread_name_prefix="grader-pool")
+            threads = self._threads
+        return threads.submit(self.run, job)
+
     def map(self, jobs: Iterable[Job]) -> Iterator[PartResult]:
         """Grade jobs in parallel on every worker; results come back in the jobs' order."""
-        with ThreadPoolExecutor(max_workers=self.size) as threads:
-            yield from threads.map(self.run, jobs)
+        futures = [self.submit(job) for job in jobs]
+        for future in futures:
+            yield future.result()
 
     def close(self) -> None:
         with self._lock:
             self._closed = True
+            threads, self._threads = self._threads, None
+        if threads is not None:
+            threads.shutdown(wait=False, cancel_futures=True)
         while True:
             try:
                 worker = self._idle.get_nowait()

@@ -24,7 +24,8 @@ from lark.lexer import Lexer
 
 from .errors import AnswerError
 
-MAX_ANSWER_CHARS = 2000
+MAX_ANSWER_CHARS = 8000      # a whole answer box (its statements, remarks and derivation)
+MAX_EXPRESSION_CHARS = 2000  # one side of one statement
 MAX_NESTING = 24
 
 GREEK = {
@@ -79,10 +80,9 @@ _EMPTY_GROUP = re.compile(r"\{\s*\}")
 
 def tokenize(text: str) -> list[Token]:
     """Split ``text`` into tokens, each with ``start_pos`` in ``text``; reject what is unknown."""
-    if len(text) > MAX_ANSWER_CHARS:
-        raise AnswerError(
-            f"the answer is too long ({len(text)} characters; the limit is {MAX_ANSWER_CHARS})"
-        )
+    if len(text) > MAX_EXPRESSION_CHARS:
+        raise AnswerError(f"this expression is too long ({len(text)} characters; the limit is "
+                          f"{MAX_EXPRESSION_CHARS})")
     tokens: list[Token] = []
     depth = 0
     pos, n = 0, len(text)

@@ -11,7 +11,7 @@ import pytest
 
 from grader.errors import AnswerError
 from grader.notation import normalise
-from grader.syntax import MAX_ANSWER_CHARS, MAX_NESTING, parse, tokenize
+from grader.syntax import MAX_EXPRESSION_CHARS, MAX_NESTING, parse, tokenize
 
 
 def kinds(text: str) -> list[str]:
@@ -167,8 +167,8 @@ def test_only_spacing_has_no_mathematics() -> None:
 
 def test_too_long() -> None:
     with pytest.raises(AnswerError, match="too long") as info:
-        parse("x" * (MAX_ANSWER_CHARS + 1))
-    assert str(MAX_ANSWER_CHARS) in info.value.message
+        parse("x" * (MAX_EXPRESSION_CHARS + 1))
+    assert str(MAX_EXPRESSION_CHARS) in info.value.message
 
 
 def test_too_deep() -> None:

@@ -37,8 +37,10 @@ homework. A document is read by these rules:
    prompt are skipped, as math is in rule 2).
    If it has math but all of it is the question's, the part has no answer.
 7. **Lines.** ``line`` is the 1-based line where the answer's text starts.
-8. **Cost.** Every step is a single pass or a search memoised on failure: a 1 MB document
-   of junk is read in linear time.
+8. **Cost.** Part markers are found in one scan of the whole text; every other step is a single
+   pass or a search memoised on failure; of a part longer than 32,000 characters only the end
+   (from a blank line) is read, since the answer comes last. A 1 MB document of junk is read
+   in linear time, well under a second (``benchmarks/bench_documents.py``).
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ from grader.errors import SubmissionError
 from grader.syntax import MAX_ANSWER_CHARS
 
 MAX_DOCUMENT_BYTES = 1_000_000
+REGION_LIMIT = 32_000  # characters: of a longer part, only the end (from a blank line) is read
 
 DOCUMENT_FORMATS = {".md": "md", ".tex": "tex", ".txt": "txt"}
 """Document extensions and the format each is read as; ``.json`` is the other kind."""
@@ -282,7 +285,9 @@ def parse_document(
     line_starts = _line_starts(lines)
     prompts = prompts or {}
     found: dict[str, ExtractedAnswer] = {}
-    for segment in _find_segments(lines, line_starts, len(text), part_ids):
+    for segment in reversed(_find_segments(text, len(text), part_ids)):
+        if segment.part in found:  # a later marking of the part already holds its answer
+            continue
         answer = _segment_answer(text, segment, prompts.get(segment.part), line_starts)
         if answer is not None:
             found[segment.part] = answer
@@ -352,47 +357,47 @@ def _marker_pattern(part_ids: tuple[str, ...]) -> re.Pattern[str]:
     """A line-start pattern for the part markers of these part ids."""
     ids = "|".join(re.escape(part) for part in sorted(set(part_ids), key=len, reverse=True))
     return re.compile(
-        r"[ \t]*(?:[-+*][ \t]+)?"  # list bullet
+        r"^[ \t]*(?:[-+*][ \t]+)?"  # list bullet, at the start of a line
         r"(?P<heading>\#{1,6}[ \t]*)?"  # markdown heading
         r"(?:\*\*|__|\\textbf\{|\\(?:sub){0,2}section\*?\{|\\item(?:[ \t]*\[|[ \t]+))?"
         r"[ \t]*(?P<word>(?:part|problem|question)[ \t]*)?"
         rf"(?:\((?P<paren>{ids})\)|(?P<half>{ids})\)|(?P<bare>{ids})(?![\w'(]))"
         r"(?P<close>(?:[ \t]*(?:\*\*|__|[}\]:.]))*)",  # closing markup
-        re.IGNORECASE,
+        re.IGNORECASE | re.MULTILINE,
     )
 
 
-def _marked_part(match: re.Match[str], line: str) -> str | None:
+def _marked_part(match: re.Match[str], rest: str) -> str | None:
     """The part label of a marker match, or None when it is not a marker after all.
 
     A bare label (``Part a``) needs the word "Part" and must stand apart: in a heading,
     before closing markup or punctuation, or alone on its line ("Part a of ..." is prose).
+    ``rest`` is the rest of the marker's line.
     """
     if match["paren"] or match["half"]:
         return match["paren"] or match["half"]
-    rest = line[match.end() :].strip()
+    rest = rest.strip()
     apart = match["heading"] or match["close"].strip() or not rest or rest[0] in "-\u2013\u2014"
     return match["bare"] if match["word"] and apart else None
 
 
-def _find_segments(
-    lines: list[str], line_starts: list[int], length: int, part_ids: Sequence[str]
-) -> list[_Segment]:
-    """Every marked part in document order, each running to the next marker."""
+def _find_segments(text: str, length: int, part_ids: Sequence[str]) -> list[_Segment]:
+    """Every marked part in document order, each running to the next marker.
+
+    One scan of the whole text (the pattern is anchored at line starts), not a match per line.
+    """
     if not part_ids:
         return []
     pattern = _marker_pattern(tuple(part_ids))
     by_lower = {part.lower(): part for part in reversed(part_ids)}
     marks: list[tuple[str, int, int]] = []  # (part, body start, line start)
-    for number, line in enumerate(lines):
-        match = pattern.match(line)
-        if match is None:
-            continue
-        label = _marked_part(match, line)
+    for match in pattern.finditer(text):
+        line_end = text.find("\n", match.end())
+        label = _marked_part(match, text[match.end():line_end if line_end >= 0 else length])
         if label is None:
             continue
         part = label if label in part_ids else by_lower[label.lower()]
-        marks.append((part, line_starts[number] + match.end(), line_starts[number]))
+        marks.append((part, match.end(), match.start()))
     ends = [line_start for _, _, line_start in marks[1:]] + [length]
     if not marks:
         return []
@@ -421,11 +426,17 @@ def _segment_answer(
 ) -> ExtractedAnswer | None:
     """The answer in one part's text, or None when it holds none."""
     body = text[segment.start : segment.end]
+    if body.isspace() or not body:
+        return None
     label = _label_end(body)
     if label is not None:
         base, region, prompt = segment.start + label, body[label:], None
     else:
         base, region = segment.start, body
+    if len(region) > REGION_LIMIT:  # only a huge part's end can hold its answer: read that
+        cut = region.find("\n\n", len(region) - REGION_LIMIT)
+        cut = cut if cut >= 0 else len(region) - REGION_LIMIT
+        base, region, prompt = base + cut, region[cut:], None
 
     boxed = _last_boxed(region)
     if boxed is not None:
@@ -440,7 +451,7 @@ def _segment_answer(
         latex, offset = plain
         return ExtractedAnswer(segment.part, latex, _line_of(line_starts, base + offset))
 
-    kept = _drop_question_math(region, maths, prompt)
+    kept = _tail(_drop_question_math(region, maths, prompt))
     pieces = [piece for math in kept for piece in _pieces(math)]
     chains = _chains(pieces)
     if not chains:
@@ -476,6 +487,16 @@ def _joined(region: str, chains: list[list[_Piece]]) -> str:
             joint = " \\\\ "
         parts.append(joint + text)
     return "".join(parts)
+
+
+def _tail(maths: list[_Math]) -> list[_Math]:
+    """The last math regions, enough to fill an answer box twice (the answer comes last)."""
+    size = 0
+    for n in range(len(maths) - 1, -1, -1):
+        size += len(maths[n].content) + 1
+        if size > 2 * MAX_ANSWER_CHARS:
+            return maths[n:]
+    return maths
 
 
 def _last_that_fit(chains: list[list[_Piece]]) -> list[list[_Piece]]:

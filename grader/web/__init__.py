@@ -13,19 +13,24 @@ from __future__ import annotations
 import os
 import secrets
 import sys
+import time
 from pathlib import Path
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, g, jsonify, render_template, request
+from flask_limiter.errors import RateLimitExceeded
 from werkzeug.exceptions import HTTPException
 
 from ..documents import MAX_DOCUMENT_BYTES
 from ..errors import AnswerError, GraderError, ProblemNotFound, SpecError, SubmissionError
 from ..syntax import MAX_ANSWER_CHARS
 from .service import GradingService, RequestError
+from .sessions import StoreSessionInterface
 from .storage import Store, digest
+from .text import visible
 
 INSTRUCTOR_TOKEN_ENV = "GRADER_INSTRUCTOR_TOKEN"
 SECRET_KEY_ENV = "GRADER_SECRET_KEY"
+SECURE_COOKIE_ENV = "GRADER_SECURE_COOKIE"
 REQUEST_LIMIT = MAX_DOCUMENT_BYTES + 64 * 1024   # a whole document plus the form around it
 
 
@@ -37,15 +42,29 @@ def create_app(test_config: dict | None = None) -> Flask:
     """Build the app. Config keys (all optional):
 
     DATABASE            SQLite file (default: instance/grader.db under the current directory)
-    SECRET_KEY          signs the session (default: $GRADER_SECRET_KEY, else generated and
-                        kept in the database)
+    SECRET_KEY          Flask's secret key (default: $GRADER_SECRET_KEY, else generated and
+                        kept in the database); sessions do not depend on it (server-side)
     INSTRUCTOR_TOKEN    the instructors' bearer token (default: $GRADER_INSTRUCTOR_TOKEN,
                         else generated at first start, stored as a digest, printed once)
     GRADER_WORKERS      grading processes (default: one per core)
     GRADING_POOL        an existing GradingPool to share instead
+    GRADING_QUEUE       a GradingQueue to grade with (default: EmbeddedGradingQueue, background
+                        threads in this process)
+    GRADING_THREADS     the embedded queue's threads (default: the pool's size)
+    GRADING_WAIT_SECONDS  how long a submission request waits for its result before it
+                        answers "pending" (202 in the API; default 2)
+    GRADING_WAITERS     at most this many requests wait at once (default 4); the others
+                        answer "pending" at once
+    AUTH_FAILURE_LIMIT  failed token attempts per client address (default "10 per minute")
+    RATELIMIT_STORAGE_URI  where the counts live (default "memory://"; Flask-Limiter's)
+    SESSION_COOKIE_SECURE  mark the session cookie Secure (default: $GRADER_SECURE_COOKIE=1;
+                        it is Secure anyway on a request that came over HTTPS)
+    SESSION_LIFETIME    seconds a session lives (default 7 days)
+    INSTRUCTOR_SESSION_LIFETIME  seconds an instructor's login lives (default 12 hours)
+    PAGE_SIZE           rows per page of the instructor lists (default 50)
     MAX_CONTENT_LENGTH  request size limit in bytes (413 above it)
     MAX_ANSWER_CHARS    per-answer length limit
-    GRADE_PENDING_ON_START  grade the submissions a previous run left pending (default True)
+    GRADE_PENDING_ON_START  grade the submissions a previous run left unfinished (default True)
     """
     app = Flask(__name__)
     app.config.from_mapping(
@@ -54,34 +73,56 @@ def create_app(test_config: dict | None = None) -> Flask:
         INSTRUCTOR_TOKEN=os.environ.get(INSTRUCTOR_TOKEN_ENV) or None,
         GRADER_WORKERS=None,
         GRADING_POOL=None,
+        GRADING_QUEUE=None,
+        GRADING_THREADS=None,
+        GRADING_WAIT_SECONDS=2.0,
+        GRADING_WAITERS=4,
+        AUTH_FAILURE_LIMIT="10 per minute",
+        RATELIMIT_STORAGE_URI="memory://",
         MAX_CONTENT_LENGTH=REQUEST_LIMIT,
         MAX_FORM_MEMORY_SIZE=REQUEST_LIMIT,
         MAX_ANSWER_CHARS=MAX_ANSWER_CHARS,
         GRADE_PENDING_ON_START=True,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=os.environ.get(SECURE_COOKIE_ENV, "").lower() in
+        ("1", "true", "yes", "on"),
+        SESSION_LIFETIME=7 * 24 * 3600,
+        INSTRUCTOR_SESSION_LIFETIME=12 * 3600,
+        PAGE_SIZE=50,
         JSON_SORT_KEYS=False,
     )
     if test_config is not None:
         app.config.from_mapping(test_config)
     app.json.sort_keys = False
+    # Every {{ expression }} of every template shows control characters as visible signs.
+    app.jinja_options = {**app.jinja_options, "finalize": visible}
 
     store = Store(app.config["DATABASE"])
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"], _ = store.setting_or_create(
             "secret_key", lambda: secrets.token_hex(32))
     app.config["INSTRUCTOR_TOKEN_DIGEST"] = _instructor_digest(app, store)
+    # A changed instructor token ends every session logged in with the old one.
+    store.end_instructor_sessions(except_digest=app.config["INSTRUCTOR_TOKEN_DIGEST"])
+    app.session_interface = StoreSessionInterface(
+        store, app.config["SESSION_LIFETIME"], app.config["INSTRUCTOR_SESSION_LIFETIME"])
 
     service = GradingService(store, workers=app.config["GRADER_WORKERS"],
                              pool=app.config["GRADING_POOL"],
-                             max_answer_chars=app.config["MAX_ANSWER_CHARS"])
+                             max_answer_chars=app.config["MAX_ANSWER_CHARS"],
+                             queue=app.config["GRADING_QUEUE"],
+                             grading_threads=app.config["GRADING_THREADS"],
+                             waiters=app.config["GRADING_WAITERS"])
     app.extensions["grader"] = service
 
     from .api import bp as api_bp
+    from .auth import make_limiter
     from .pages import bp as pages_bp
 
     app.register_blueprint(api_bp)
     app.register_blueprint(pages_bp)
+    app.extensions["grader_limiter"] = make_limiter(app)
     _register_errors(app)
 
     @app.after_request
@@ -89,6 +130,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "no-referrer")
         response.headers.setdefault("X-Frame-Options", "DENY")
+        if request.endpoint != "static":
+            # pages and answers hold tokens (a result link, a CSRF token, a session's pages)
+            response.headers["Cache-Control"] = "no-store"
         if response.mimetype == "text/html":
             response.headers.setdefault(
                 "Content-Security-Policy",
@@ -149,6 +193,13 @@ def _register_errors(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(err: HTTPException):
         message = err.description or err.name
+        if isinstance(err, RateLimitExceeded):
+            current = app.extensions["grader_limiter"].current_limit
+            wait = max(1, int((current.reset_at if current else time.time() + 60)
+                              - time.time()) + 1)
+            message = (f"too many failed attempts with the instructor token from your "
+                       f"address; try again in {wait} seconds")
+            return _error(429, message, headers=[("Retry-After", str(wait))])
         if err.code == 413:
             message = (f"the request is too large (the limit is "
                        f"{app.config['MAX_CONTENT_LENGTH']:,} bytes)")
@@ -158,7 +209,11 @@ def _register_errors(app: Flask) -> None:
     @app.errorhandler(Exception)
     def unexpected(err: Exception):
         app.logger.exception("unexpected error on %s %s", request.method, request.path)
-        return _error(500, "internal error; the submission, if any, is stored")
+        stored = g.get("stored_submission")
+        if stored is not None:
+            return _error(500, f"internal error; your submission is stored (#{stored}) and "
+                               "will be graded")
+        return _error(500, "internal error (logged); nothing was stored")
 
 
 def _error(status: int, message: str, body: dict | None = None, headers=None):
@@ -170,7 +225,8 @@ def _error(status: int, message: str, body: dict | None = None, headers=None):
                 if key.lower() != "content-type":
                     response.headers[key] = value
         return response
-    return render_template("error.html", status=status, message=message), status
+    page = render_template("error.html", status=status, message=message)
+    return page, status, list(headers or [])
 
 
 __all__ = ["create_app"]

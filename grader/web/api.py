@@ -1,5 +1,9 @@
 """The JSON API, ``/api/v1``. It takes no cookies (so it needs no CSRF token): students
 prove who they are with their submission's token, instructors with a bearer token.
+
+A submission is stored, queued, and waited for a short time (``GRADING_WAIT_SECONDS``):
+graded by then, the answer is ``201`` with the result; else ``202`` with the submission's URL
+to poll. A regrade answers ``202`` at once with its progress URL.
 """
 
 from __future__ import annotations
@@ -7,14 +11,18 @@ from __future__ import annotations
 import csv
 import io
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
 
 from .. import api as grader_api
 from ..errors import AnswerError
 from .auth import bearer_is_instructor, instructor_api
-from .service import GradingService, NotFound, RequestError
+from .service import Created, GradingService, NotFound, RequestError, check_text
+from .storage import MAX_ID, PENDING
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+# A submission id in a URL: 1 to SQLite's largest integer; anything else is a 404.
+ID = f"int(min=1, max={MAX_ID})"
 
 
 def service() -> GradingService:
@@ -28,6 +36,7 @@ def json_body() -> dict:
         data = None
     if not isinstance(data, dict):
         raise RequestError("send a JSON object (Content-Type: application/json)")
+    check_text(data, "")
     return data
 
 
@@ -66,21 +75,36 @@ def submit(problem_id: str):
                 raise RequestError('"format" must be md, tex or txt')
             submission = svc.read_document(problem, body["document"], student, fmt)
             created = svc.submit(problem, submission, student, "document", body["document"])
-    response = jsonify({"id": created.id, "token": created.token, "status": created.status,
-                        "result": created.result})
-    response.status_code = 201
-    response.headers["Location"] = f"/api/v1/submissions/{created.id}"
+    return created_response(svc, created)
+
+
+def created_response(svc: GradingService, created: Created) -> Response:
+    """201 with the result if grading is done within the wait, else 202: poll the URL."""
+    g.stored_submission = created.id
+    stored = svc.wait(created.id, current_app.config["GRADING_WAIT_SECONDS"])
+    url = url_for("api.submission", submission_id=created.id)
+    response = jsonify({"id": created.id, "token": created.token, "status": stored.status,
+                        "result": svc.effective(stored), "url": url,
+                        "page": url_for("pages.result", submission_id=created.id,
+                                        token=created.token)})
+    response.status_code = 202 if stored.status == PENDING else 201
+    response.headers["Location"] = url
+    if stored.status == PENDING:
+        response.headers["Retry-After"] = "1"
     return response
 
 
-@bp.get("/submissions/<int:submission_id>")
+@bp.get(f"/submissions/<{ID}:submission_id>")
 def submission(submission_id: int):
     svc = service()
-    if bearer_is_instructor():
+    if request.headers.get("Authorization") and bearer_is_instructor():
         stored = svc.get(submission_id)
     else:
         stored = svc.get_for_student(submission_id, request.args.get("token"))
-    return jsonify(svc.view(stored))
+    response = jsonify(svc.view(stored))
+    if stored.status == PENDING:
+        response.headers["Retry-After"] = "1"
+    return response
 
 
 @bp.post("/preview")
@@ -120,10 +144,28 @@ def gradebook(problem_id: str):
 @bp.post("/problems/<problem_id>/regrade")
 @instructor_api
 def regrade(problem_id: str):
+    """Start grading every submission again (in the background): 202 and the progress."""
     svc = service()
     problem = svc.problem(problem_id)
-    ids = svc.regrade(problem)
-    return jsonify({"problem": problem.id, "regraded": len(ids), "submissions": ids})
+    regrade, ids, started = svc.start_regrade(problem)
+    url = url_for("api.regrade_progress", problem_id=problem.id)
+    response = jsonify({"problem": problem.id, "started": started, "submissions": ids,
+                        "progress": url, "regrade": svc.store.regrade(regrade.id).to_json()})
+    response.status_code = 202
+    response.headers["Location"] = url
+    return response
+
+
+@bp.get("/problems/<problem_id>/regrade")
+@instructor_api
+def regrade_progress(problem_id: str):
+    """The progress of the problem's latest regrade."""
+    svc = service()
+    problem = svc.problem(problem_id)
+    regrade = svc.store.latest_regrade(problem.id)
+    if regrade is None:
+        raise NotFound(f"problem {problem.id} has not been regraded")
+    return jsonify({"problem": problem.id, "regrade": regrade.to_json()})
 
 
 @bp.get("/problems/<problem_id>/review")
@@ -135,7 +177,7 @@ def review(problem_id: str):
     return jsonify(svc.review_queue(problem, include_resolved=include))
 
 
-@bp.route("/submissions/<int:submission_id>/parts/<part_id>/override",
+@bp.route(f"/submissions/<{ID}:submission_id>/parts/<part_id>/override",
           methods=["PUT", "POST"])
 @instructor_api
 def set_override(submission_id: int, part_id: str):
@@ -147,7 +189,7 @@ def set_override(submission_id: int, part_id: str):
     return jsonify(svc.view(svc.get(submission_id)))
 
 
-@bp.delete("/submissions/<int:submission_id>/parts/<part_id>/override")
+@bp.delete(f"/submissions/<{ID}:submission_id>/parts/<part_id>/override")
 @instructor_api
 def delete_override(submission_id: int, part_id: str):
     svc = service()

@@ -1,7 +1,9 @@
 """The HTML pages: the student form and result page, and the instructor pages.
 
 Every POST carries the session's CSRF token. The instructor pages sit behind a login form
-that checks the instructor token and keeps only its digest in the (signed) session.
+that checks the instructor token; the session is a server-side record (``sessions.py``).
+A submitted form is stored, queued and waited for a short time; a result that is not ready
+yet shows "Grading..." and its page polls ``/submissions/<id>/status`` until it is.
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ from flask import (
     abort,
     current_app,
     flash,
+    g,
+    jsonify,
     redirect,
     render_template,
     request,
-    session,
     url_for,
 )
 from markupsafe import Markup, escape
@@ -26,8 +29,18 @@ from .. import api as grader_api
 from ..errors import AnswerError, GraderError, IndexMismatch, ProblemNotFound
 from ..expr import to_mathml
 from ..reader import read
-from .api import csv_response, gradebook_csv
-from .auth import csrf_token, csrf_valid, is_instructor_token, session_is_instructor
+from ..results import Verdict
+from .api import ID, csv_response, gradebook_csv
+from .auth import (
+    csrf_token,
+    csrf_valid,
+    end_session,
+    failed_attempt,
+    is_instructor_token,
+    safe_next,
+    session_is_instructor,
+    start_instructor_session,
+)
 from .service import GradingService, NotFound, RequestError
 
 bp = Blueprint("pages", __name__)
@@ -120,24 +133,38 @@ def submit():
         status = err.status if isinstance(err, RequestError) else 400
         return render_template("form.html", problems=problems, problem=problem, values=values,
                                error=str(err), mode=mode), status
+    g.stored_submission = created.id
+    # a quick answer lands on its result; a slow one on "Grading...", which polls
+    svc.wait(created.id, current_app.config["GRADING_WAIT_SECONDS"])
     return redirect(url_for("pages.result", submission_id=created.id, token=created.token),
                     code=303)
 
 
-@bp.get("/submissions/<int:submission_id>")
+def _visible_submission(submission_id: int):
+    """The submission if the request may see it (its token, or an instructor); else None."""
+    svc = service()
+    try:
+        if session_is_instructor():
+            return svc.get(submission_id)
+        return svc.get_for_student(submission_id, request.args.get("token"))
+    except NotFound:
+        return None
+
+
+def _no_such_submission():
+    return render_template(
+        "error.html", status=404,
+        message="No submission with that id and token. Check the link you were given."
+    ), 404
+
+
+@bp.get(f"/submissions/<{ID}:submission_id>")
 def result(submission_id: int):
     svc = service()
     token = request.args.get("token")
-    try:
-        if session_is_instructor():
-            stored = svc.get(submission_id)
-        else:
-            stored = svc.get_for_student(submission_id, token)
-    except NotFound:
-        return render_template(
-            "error.html", status=404,
-            message="No submission with that id and token. Check the link you were given."
-        ), 404
+    stored = _visible_submission(submission_id)
+    if stored is None:
+        return _no_such_submission()
     problem = svc.problem(stored.problem)
     result = svc.effective(stored)
     readings = {}
@@ -150,8 +177,18 @@ def result(submission_id: int):
                     readings[pid] = None
     link = url_for("pages.result", submission_id=stored.id, token=token, _external=True) \
         if token else None
+    status_url = url_for("pages.result_status", submission_id=stored.id, token=token)
     return render_template("result.html", stored=stored, problem=problem, result=result,
-                           readings=readings, link=link)
+                           readings=readings, link=link, status_url=status_url)
+
+
+@bp.get(f"/submissions/<{ID}:submission_id>/status")
+def result_status(submission_id: int):
+    """``{"status"}`` of a submission, for its result page to poll while it is graded."""
+    stored = _visible_submission(submission_id)
+    if stored is None:
+        return jsonify({"error": "no submission with that id and token"}), 404
+    return jsonify({"status": stored.status})
 
 
 # ---------------------------------------------------------------------------- instructors
@@ -165,27 +202,23 @@ def instructor_page(view):
     return wrapper
 
 
-def _local(target: str | None) -> str:
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return url_for("pages.instructor")
-
-
 @bp.route("/instructor/login", methods=["GET", "POST"])
 def login():
     if request.method == "POST":
+        target = safe_next(request.form.get("next")) or url_for("pages.instructor")
         if is_instructor_token(request.form.get("token", "").strip()):
-            session.clear()
-            session["instructor"] = current_app.config["INSTRUCTOR_TOKEN_DIGEST"]
-            return redirect(_local(request.form.get("next")), code=303)
+            start_instructor_session()
+            return redirect(target, code=303)
+        failed_attempt()
         return render_template("login.html", error="That is not the instructor token.",
-                               next=request.form.get("next", "")), 403
-    return render_template("login.html", error=None, next=request.args.get("next", ""))
+                               next=safe_next(request.form.get("next")) or ""), 403
+    return render_template("login.html", error=None,
+                           next=safe_next(request.args.get("next")) or "")
 
 
 @bp.post("/instructor/logout")
 def logout():
-    session.pop("instructor", None)
+    end_session()
     return redirect(url_for("pages.index"), code=303)
 
 
@@ -193,8 +226,9 @@ def logout():
 @instructor_page
 def instructor():
     svc = service()
-    return render_template("instructor.html", problems=svc.problems(),
-                           counts=svc.store.counts())
+    scan = svc.scan()
+    return render_template("instructor.html", problems=scan.problems, broken=scan.broken,
+                           counts=svc.store.counts(), queue=svc.queue.stats())
 
 
 @bp.get("/instructor/problems/<problem_id>")
@@ -202,10 +236,21 @@ def instructor():
 def instructor_problem(problem_id: str):
     svc = service()
     problem = svc.problem(problem_id)
-    submissions = [svc.summary(s) for s in svc.store.for_problem(problem.id)]
+    listing = svc.page(problem, request.args.get("page"), current_app.config["PAGE_SIZE"])
     queue = svc.review_queue(problem)
-    return render_template("instructor_problem.html", problem=problem, submissions=submissions,
-                           open_reviews=len(queue))
+    return render_template("instructor_problem.html", problem=problem, listing=listing,
+                           open_reviews=len(queue),
+                           regrade=svc.store.latest_regrade(problem.id))
+
+
+@bp.get("/instructor/problems/<problem_id>/regrade")
+@instructor_page
+def instructor_regrade_progress(problem_id: str):
+    """The latest regrade's progress as JSON, for the problem page to poll."""
+    svc = service()
+    problem = svc.problem(problem_id)
+    regrade = svc.store.latest_regrade(problem.id)
+    return jsonify({"problem": problem.id, "regrade": regrade.to_json() if regrade else None})
 
 
 @bp.get("/instructor/problems/<problem_id>/gradebook.csv")
@@ -221,8 +266,12 @@ def instructor_gradebook(problem_id: str):
 def instructor_regrade(problem_id: str):
     svc = service()
     problem = svc.problem(problem_id)
-    ids = svc.regrade(problem)
-    flash(f"Regraded {len(ids)} submission{'s' * (len(ids) != 1)}; overrides still apply.")
+    regrade, ids, started = svc.start_regrade(problem)
+    if started:
+        flash(f"Regrading {len(ids)} submission{'s' * (len(ids) != 1)} in the background; "
+              "overrides still apply.")
+    else:
+        flash(f"A regrade is already running ({regrade.done} of {regrade.total} done).")
     return redirect(url_for("pages.instructor_problem", problem_id=problem.id), code=303)
 
 
@@ -233,12 +282,20 @@ def instructor_review(problem_id: str):
     problem = svc.problem(problem_id)
     queue = svc.review_queue(problem, include_resolved=True)
     queue.sort(key=lambda item: item["override"] is not None)
-    return render_template("review.html", problem=problem, queue=queue,
-                           verdicts=["correct", "partial", "incorrect", "invalid", "missing",
-                                     "review"])
+    per_page = current_app.config["PAGE_SIZE"]
+    pages = max(1, -(-len(queue) // per_page))
+    try:
+        number = min(max(int(request.args.get("page", "1")), 1), pages)
+    except ValueError:
+        number = 1
+    shown = queue[(number - 1) * per_page: number * per_page]
+    return render_template("review.html", problem=problem, queue=shown,
+                           open_items=sum(item["override"] is None for item in queue),
+                           listing={"page": number, "pages": pages, "total": len(queue)},
+                           verdicts=[v.value for v in Verdict])
 
 
-@bp.post("/instructor/submissions/<int:submission_id>/parts/<part_id>/override")
+@bp.post(f"/instructor/submissions/<{ID}:submission_id>/parts/<part_id>/override")
 @instructor_page
 def instructor_override(submission_id: int, part_id: str):
     svc = service()
@@ -248,6 +305,10 @@ def instructor_override(submission_id: int, part_id: str):
         abort(404)
     form = request.form
     try:
+        if not form.get("verdict"):
+            raise RequestError("choose a verdict for the part")
+        if not form.get("score", "").strip():
+            raise RequestError("give the part a score")
         svc.set_override(stored, part_id, form.get("score", ""), form.get("verdict"),
                          form.get("comment", ""))
         flash(f"Saved: submission {stored.id} ({stored.student}), part {part_id}.")

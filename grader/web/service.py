@@ -1,8 +1,11 @@
-"""What the web surface does, without Flask: store a submission, grade it, regrade, override.
+"""What the web surface does, without Flask: store a submission, have it graded, regrade,
+override.
 
 A thin layer over ``grader.api``: the store keeps submissions, the grader's own results and
 the instructors' overrides apart, so a regrade replaces the grader's result and the
-overrides still apply on top of it.
+overrides still apply on top of it. Grading never runs in a request: a submission is stored,
+its id goes to the ``GradingQueue``, and a request that wants the result reads the stored
+status back (``wait``) for at most a short time.
 """
 
 from __future__ import annotations
@@ -14,17 +17,20 @@ import logging
 import re
 import secrets
 import threading
-from collections.abc import Mapping
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from .. import api
 from ..documents import DOCUMENT_FORMATS, Submission, parse_answers_json, parse_document
-from ..errors import GraderError, ProblemNotFound, SubmissionError
+from ..errors import GraderError, ProblemNotFound, SpecError, SubmissionError
 from ..pool import GradingPool
-from ..problem import Problem, list_problems
+from ..problem import Problem, scan_problems
 from ..results import Verdict
 from ..syntax import MAX_ANSWER_CHARS
-from .storage import PENDING, Store, StoredSubmission, matches
+from .queue import EmbeddedGradingQueue, GradingQueue
+from .storage import PENDING, Regrade, Store, StoredSubmission, matches
+from .text import NAME_CONTROL, InvalidText, check_unicode, first_control
 
 log = logging.getLogger(__name__)
 
@@ -50,21 +56,35 @@ class NotFound(RequestError):
 class Created:
     id: int
     token: str
-    status: str
-    result: dict | None
+
+
+@dataclass
+class ProblemList:
+    """The problems that load, and the specs that do not (path, error): ``scan_problems``."""
+
+    problems: list[Problem] = field(default_factory=list)
+    broken: list[tuple[Path, SpecError]] = field(default_factory=list)
 
 
 class GradingService:
     """Submissions in, results out; shared by the JSON API and the pages (thread-safe)."""
 
     def __init__(self, store: Store, *, workers: int | None = None,
-                 pool: GradingPool | None = None, max_answer_chars: int = MAX_ANSWER_CHARS):
+                 pool: GradingPool | None = None, max_answer_chars: int = MAX_ANSWER_CHARS,
+                 queue: GradingQueue | None = None, grading_threads: int | None = None,
+                 waiters: int = 4):
         self.store = store
         self.max_answer_chars = max_answer_chars
         self._workers = workers
         self._pool = pool
         self._own_pool = pool is None
         self._pool_lock = threading.Lock()
+        self.queue = queue or EmbeddedGradingQueue(
+            self.grade_one, grading_threads or (pool.size if pool is not None else workers)
+            or 2)
+        # At most this many request threads wait for a result at once; the others answer
+        # "pending" at once, so waiting never holds every thread of the server.
+        self._waiters = threading.BoundedSemaphore(max(1, waiters))
 
     # ----------------------------------------------------------------- the pool
     @property
@@ -76,14 +96,22 @@ class GradingService:
             return self._pool
 
     def close(self) -> None:
+        self.queue.close()
         with self._pool_lock:
             if self._own_pool and self._pool is not None:
                 self._pool.close()
                 self._pool = None
 
     # ------------------------------------------------------------------ problems
+    @staticmethod
+    def scan() -> ProblemList:
+        """Every spec on the problem search path: a broken one is listed with its error and
+        the others keep working."""
+        found = scan_problems()
+        return ProblemList(list(found.problems), list(found.broken))
+
     def problems(self) -> list[Problem]:
-        return list_problems()
+        return self.scan().problems
 
     def problem(self, problem_id: str) -> Problem:
         """A problem by id; only the problems under problems/, never a path."""
@@ -111,6 +139,11 @@ class GradingService:
             student = fallback
         if not isinstance(student, str) or not student.strip():
             raise RequestError('"student" is required: the name to file this submission under')
+        check_text(student, "student")
+        control = first_control(student, NAME_CONTROL)
+        if control:
+            raise RequestError(f'"student" holds a control character ({control}); '
+                               "write the name as plain text")
         student = " ".join(student.split())
         if len(student) > MAX_STUDENT_CHARS:
             raise RequestError(f'"student" is too long ({len(student)} characters; '
@@ -156,6 +189,7 @@ class GradingService:
                 decoded = json.loads(text)
             except (ValueError, RecursionError) as err:
                 raise SubmissionError(f"{_short(name)}: is not valid JSON ({err})") from None
+            check_text(decoded, "")
             if not isinstance(decoded, dict) or "answers" not in decoded:
                 raise SubmissionError(f'{_short(name)}: must be a JSON object like '
                                       '{"answers": {"a": "<latex>"}}')
@@ -172,54 +206,80 @@ class GradingService:
     # ------------------------------------------------------------------- grading
     def submit(self, problem: Problem, submission: Submission, student: str, source: str,
                document: str | None = None) -> Created:
-        """Store the submission (committed), then grade it; it stays pending if grading dies."""
+        """Store the submission (committed, pending) and queue it for grading; at once."""
         token = secrets.token_urlsafe(24)
         answers = {pid: a.latex for pid, a in submission.answers.items()}
         submission_id = self.store.add_submission(problem.id, student, token, source, answers,
                                                   document)
+        self.enqueue(submission_id)
+        return Created(submission_id, token)
+
+    def enqueue(self, submission_id: int) -> None:
         try:
-            self._grade(problem, submission_id, answers, student)
+            self.queue.enqueue(submission_id)
         except Exception:  # the submission is safe on disk; a restart or regrade grades it
-            log.exception("grading submission %s failed; it stays pending", submission_id)
+            log.exception("could not queue submission %s; it stays pending", submission_id)
+
+    def grade_one(self, submission_id: int) -> None:
+        """Load a stored submission, grade it through the pool, save the result (what a
+        queue's worker does)."""
         stored = self.store.get(submission_id)
-        return Created(submission_id, token, stored.status, self.effective(stored))
+        if stored is None:
+            return
+        try:
+            problem = self.problem(stored.problem)
+            result = api.grade_submission(problem, dict(stored.answers), name=stored.student,
+                                          pool=self.pool)
+        except Exception as err:
+            log.exception("grading submission %s failed", submission_id)
+            self.store.grading_failed(submission_id, f"{type(err).__name__}: {err}")
+            return
+        self.store.save_result(submission_id, result.to_json())
 
-    def _grade(self, problem: Problem, submission_id: int, answers: Mapping[str, str],
-               student: str) -> dict:
-        result = api.grade_submission(problem, dict(answers), name=student, pool=self.pool)
-        data = result.to_json()
-        self.store.save_result(submission_id, data)
-        return data
+    def wait(self, submission_id: int, timeout: float) -> StoredSubmission:
+        """The submission once graded, or as it is after ``timeout`` seconds (read back from
+        the store; only a few request threads wait at a time, the rest do not wait)."""
+        if timeout > 0 and self._waiters.acquire(blocking=False):
+            try:
+                deadline = time.monotonic() + timeout
+                pause = 0.01
+                while self._still_grading(submission_id):
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    time.sleep(min(pause, left))
+                    pause = min(pause * 1.5, 0.1)
+            finally:
+                self._waiters.release()
+        return self.get(submission_id)
 
-    def grade_stored(self, stored: StoredSubmission) -> None:
-        self._grade(self.problem(stored.problem), stored.id, stored.answers, stored.student)
+    def _still_grading(self, submission_id: int) -> bool:
+        found = self.store.status(submission_id)
+        return found is not None and found[0] == PENDING and found[1] is None
 
-    def regrade(self, problem: Problem) -> list[int]:
-        """Grade every submission to ``problem`` again (pending ones too); their ids."""
-        done = []
-        for stored in self.store.for_problem(problem.id):
-            self._grade(problem, stored.id, stored.answers, stored.student)
-            done.append(stored.id)
-        return done
+    def start_regrade(self, problem: Problem) -> tuple[Regrade, list[int], bool]:
+        """Queue every submission to ``problem`` for grading again (pending ones too), unless
+        a regrade of it is running: (the regrade, its submissions, whether it started now)."""
+        regrade, ids, started = self.store.start_regrade(problem.id)
+        if started:
+            for submission_id in ids:
+                self.enqueue(submission_id)
+        return regrade, ids, started
 
     def grade_pending(self) -> int:
-        """Grade the submissions a previous run stored but did not finish; how many."""
-        count = 0
-        for submission_id in self.store.ids(status=PENDING):
-            stored = self.store.get(submission_id)
-            if stored is None or stored.status != PENDING:
-                continue
-            try:
-                self.grade_stored(stored)
-                count += 1
-            except Exception:
-                log.exception("grading pending submission %s failed", submission_id)
-        return count
+        """Queue what a previous run left unfinished (never graded, or owed a regrade)."""
+        ids = self.store.to_grade()
+        for submission_id in ids:
+            self.enqueue(submission_id)
+        return len(ids)
 
-    def start_grading_pending(self) -> threading.Thread:
-        thread = threading.Thread(target=self.grade_pending, name="grade-pending", daemon=True)
-        thread.start()
-        return thread
+    def start_grading_pending(self) -> int:
+        return self.grade_pending()
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Wait until the embedded queue has nothing waiting or running (tests, shutdown)."""
+        waiter = getattr(self.queue, "wait_idle", None)
+        return waiter(timeout) if waiter else True
 
     # ------------------------------------------------------------------- reading
     def get(self, submission_id: int) -> StoredSubmission:
@@ -263,7 +323,22 @@ class GradingService:
                 "score": result["score"] if result else None,
                 "max_score": result["max_score"] if result else None,
                 "created_at": stored.created_at, "graded_at": stored.graded_at,
-                "overrides": len(stored.overrides)}
+                "overrides": len(stored.overrides),
+                "regrading": stored.regrade_id is not None, "error": stored.grade_error}
+
+    def page(self, problem: Problem, page: object, per_page: int) -> dict:
+        """One page of a problem's submissions, newest first: ``{"submissions", "page",
+        "pages", "total", "per_page"}``; a page number out of range gives the nearest page."""
+        total = self.store.count(problem.id)
+        pages = max(1, -(-total // per_page))
+        try:
+            number = int(str(page)) if page is not None else 1
+        except ValueError:
+            number = 1
+        number = min(max(number, 1), pages)
+        rows = self.store.page(problem.id, per_page, (number - 1) * per_page)
+        return {"submissions": [self.summary(s) for s in rows], "page": number,
+                "pages": pages, "total": total, "per_page": per_page}
 
     def gradebook(self, problem: Problem) -> list[dict]:
         """One row per student: their latest graded submission (with overrides)."""
@@ -324,6 +399,14 @@ class GradingService:
         if len(comment) > MAX_COMMENT_CHARS:
             raise RequestError(f"comment is too long (the limit is {MAX_COMMENT_CHARS})")
         self.store.set_override(stored.id, part_id, float(score), verdict, comment.strip())
+
+
+def check_text(value: object, field: str) -> None:
+    """A 400 naming the field when a string in ``value`` is not valid Unicode."""
+    try:
+        check_unicode(value, field)
+    except InvalidText as err:
+        raise RequestError(str(err)) from None
 
 
 def _short(text: str, limit: int = 40) -> str:

@@ -8,13 +8,15 @@ import json
 import sqlite3
 
 import pytest
-from web_support import SEED_ANSWERS, TOKEN, make_app
+from web_support import SEED_ANSWERS, TOKEN, make_app, problems_dir, wait_for
 
 from grader.expr import to_latex
 from grader.pool import GradingPool
-from grader.problem import load_problem
+from grader.problem import PROBLEMS_ENV, load_problem
+from grader.syntax import MAX_ANSWER_CHARS
 
 API = "/api/v1"
+TOO_LONG = "x" * (MAX_ANSWER_CHARS + 1)
 
 
 def submit(client, body, problem="backprop"):
@@ -49,6 +51,8 @@ def test_submit_answers_grades_and_returns_contract(client):
     assert set(body) >= {"id", "token", "result"}
     assert body["status"] == "graded"
     assert response.headers["Location"] == f"{API}/submissions/{body['id']}"
+    assert body["url"] == response.headers["Location"]
+    assert body["page"] == f"/submissions/{body['id']}?token={body['token']}"
     result = body["result"]
     assert result["problem"] == "backprop" and result["submission"] == "Ada"
     assert result["score"] == 8.0 and result["max_score"] == 8.0
@@ -146,7 +150,7 @@ def test_preview_bad_requests(client):
         ({"problem": "backprop", "part": "a"}, 400),
         ({"problem": "backprop", "part": "a", "latex": 5}, 400),
         ({"problem": "backprop", "part": "a", "latex": ""}, 422),
-        ({"problem": "backprop", "part": "a", "latex": "x" * 2001}, 422),
+        ({"problem": "backprop", "part": "a", "latex": TOO_LONG}, 422),
         ({"problem": ["backprop"], "part": "a", "latex": "x"}, 404),
     ]
     for body, status in cases:
@@ -173,7 +177,7 @@ BAD_SUBMISSIONS = [
     (json.dumps({"student": "s", "answers": {"zz": "x"}}), "application/json", 400),
     (json.dumps({"student": "s", "answers": {"a": 1}}), "application/json", 400),
     (json.dumps({"student": "s", "answers": {"a": None}}), "application/json", 400),
-    (json.dumps({"student": "s", "answers": {"a": "x" * 2001}}), "application/json", 413),
+    (json.dumps({"student": "s", "answers": {"a": TOO_LONG}}), "application/json", 413),
     (json.dumps({"student": "s", "document": 5}), "application/json", 400),
     (json.dumps({"student": "s", "document": ""}), "application/json", 400),
     (json.dumps({"student": "s", "document": "(a) \x00"}), "application/json", 400),
@@ -329,35 +333,45 @@ def test_instructor_lists_submissions_and_gradebook(client, auth):
     assert by_student["'=HYPERLINK(\"x\")"][1:] == ["1", "0", "0", "0", "0", "0", "0", "1"]
 
 
-def test_review_override_survives_regrade(client, auth, app, pool):
-    slow_app = make_app(app.config["DATABASE"], pool)
-    # make the part run past a tiny time limit, so the grader sends it to review
-    problem = load_problem("backprop")
-    from dataclasses import replace
+def _regrade_and_wait(client, auth, problem="backprop", timeout=60):
+    response = client.post(f"{API}/problems/{problem}/regrade", headers=auth)
+    assert response.status_code == 202
+    started = response.get_json()
+    assert response.headers["Location"] == started["progress"]
 
-    quick = replace(problem, time_limit=1e-9)
-    service = slow_app.extensions["grader"]
+    def finished():
+        seen = client.get(started["progress"], headers=auth).get_json()["regrade"]
+        return seen if not seen["running"] else None
+
+    return started, wait_for(finished, timeout, what="the regrade")
+
+
+def test_review_override_survives_regrade(client, auth, app, pool, tmp_path, monkeypatch):
+    # Grade once under a spec whose time limit is a millisecond, so the grader sends the part
+    # to review; then regrade under the real spec.
     # Right only for the sigmoid: proving that takes SymPy a tenth of a second or more (the
-    # workers cache answers they finished, so no other test grades it); under a limit of ~0
-    # (a poll of 1 ms) it is stopped and sent to review
+    # workers cache answers they finished, so no other test grades it)
     answer = r"\sigma(z_j)\left(1-\sigma(z_j)\right)\sum_k w_{jk}\delta_k\,\frac{e_j}{e_j}"
-    submission = service.read_answers(quick, {"g": answer}, "Rex")
-    created = service.submit(quick, submission, "Rex", "answers")
-    assert created.result["parts"]["g"]["verdict"] == "review"
-    assert "timeout" in created.result["parts"]["g"]["flags"]
+    quick = problems_dir(tmp_path / "quick", time_limit=0.001)
+    monkeypatch.setenv(PROBLEMS_ENV, str(quick))
+    created = client.post(f"{API}/problems/backprop/submissions",
+                          json={"student": "Rex", "answers": {"g": answer}}).get_json()
+    assert created["result"]["parts"]["g"]["verdict"] == "review"
+    assert "timeout" in created["result"]["parts"]["g"]["flags"]
+    monkeypatch.delenv(PROBLEMS_ENV)
 
     queue = client.get(f"{API}/problems/backprop/review", headers=auth).get_json()
-    assert [(q["submission"], q["part"]) for q in queue] == [(created.id, "g")]
+    assert [(q["submission"], q["part"]) for q in queue] == [(created["id"], "g")]
     assert queue[0]["override"] is None and queue[0]["answer"] == answer
 
-    url = f"{API}/submissions/{created.id}/parts/g/override"
+    url = f"{API}/submissions/{created['id']}/parts/g/override"
     for bad in ({"score": 1.5, "verdict": "correct"}, {"score": -1, "verdict": "correct"},
                 {"score": "x", "verdict": "correct"}, {"score": 1, "verdict": "great"},
                 {"score": 1, "verdict": "correct", "comment": 5}, {"verdict": "correct"}):
         response = client.put(url, json=bad, headers=auth)
         assert response.status_code == 400, bad
         assert response.get_json()["error"]
-    assert client.put(f"{API}/submissions/{created.id}/parts/zz/override", headers=auth,
+    assert client.put(f"{API}/submissions/{created['id']}/parts/zz/override", headers=auth,
                       json={"score": 1, "verdict": "correct"}).status_code == 404
     response = client.put(url, headers=auth, json={"score": 0.25, "verdict": "partial",
                                                    "comment": "Right, but say why."})
@@ -371,15 +385,18 @@ def test_review_override_survives_regrade(client, auth, app, pool):
     resolved = client.get(f"{API}/problems/backprop/review?all=1", headers=auth).get_json()
     assert resolved[0]["override"]["verdict"] == "partial"
 
-    # regrade everything with the real limit: the grader's own result changes ...
-    regraded = client.post(f"{API}/problems/backprop/regrade", headers=auth).get_json()
-    assert regraded == {"problem": "backprop", "regraded": 1, "submissions": [created.id]}
+    # regrade everything with the real limit (in the background): the grader's own result
+    # changes ...
+    started, finished = _regrade_and_wait(client, auth)
+    assert started["submissions"] == [created["id"]] and started["started"] is True
+    assert (finished["total"], finished["done"], finished["failed"]) == (1, 1, 0)
     db = sqlite3.connect(app.config["DATABASE"])
-    (raw,) = db.execute("SELECT result FROM submissions WHERE id = ?", (created.id,)).fetchone()
+    (raw,) = db.execute("SELECT result FROM submissions WHERE id = ?",
+                        (created["id"],)).fetchone()
     db.close()
     assert json.loads(raw)["parts"]["g"]["verdict"] == "partial"  # right only for the sigmoid
     # ... and the instructor's decision still stands on top of it
-    seen = client.get(f"{API}/submissions/{created.id}?token={created.token}").get_json()
+    seen = client.get(f"{API}/submissions/{created['id']}?token={created['token']}").get_json()
     assert seen["result"]["parts"]["g"]["score"] == 0.25
     assert seen["result"]["parts"]["g"]["verdict"] == "partial"
     assert seen["result"]["parts"]["f"]["verdict"] == "missing"
@@ -434,15 +451,17 @@ def test_submission_stays_pending_when_grading_dies_and_is_graded_later(tmp_path
     broken = make_app(db, dead)
     response = broken.test_client().post(f"{API}/problems/backprop/submissions",
                                          json={"student": "Pat", "answers": SEED_ANSWERS})
-    assert response.status_code == 201
+    assert response.status_code == 202          # not graded (the grader is down), but kept
     body = response.get_json()
     assert body["status"] == "pending" and body["result"] is None
+    assert response.headers["Location"] == body["url"] == f"{API}/submissions/{body['id']}"
     seen = broken.test_client().get(f"{API}/submissions/{body['id']}?token={body['token']}")
     assert seen.get_json() == {"id": body["id"], "student": "Pat", "status": "pending",
                                "result": None}
 
     restarted = make_app(db, pool, GRADE_PENDING_ON_START=False)
     assert restarted.extensions["grader"].grade_pending() == 1
+    assert restarted.extensions["grader"].wait_idle(60)
     seen = restarted.test_client().get(f"{API}/submissions/{body['id']}?token={body['token']}")
     assert seen.get_json()["status"] == "graded"
     assert seen.get_json()["result"]["score"] == 8.0

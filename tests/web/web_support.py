@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -46,11 +47,44 @@ SLOW_G = (r"\psi_j + ((\sum_i a_i + e_j) + (\sum_k t_k + \sum_k f_k))^{60} - ((\
 
 
 def make_app(db: Path, pool: GradingPool, **extra):
+    """The app on a real SQLite file and a real pool. Requests wait up to 30 s for a result
+    here (2 s by default), so a test that does not test the wait sees the result at once;
+    the tests of the wait set it short."""
     config = {"TESTING": True, "DATABASE": str(db), "INSTRUCTOR_TOKEN": TOKEN,
               "SECRET_KEY": "test-secret", "GRADING_POOL": pool,
-              "GRADE_PENDING_ON_START": False}
+              "GRADE_PENDING_ON_START": False, "GRADING_WAIT_SECONDS": 30}
     config.update(extra)
     return create_app(config)
+
+
+def problems_dir(folder: Path, time_limit: float | None = None,
+                 extra: dict[str, str] | None = None) -> Path:
+    """A folder of problem specs for $GRADER_PROBLEMS: copies of the shipped ones (with
+    ``time_limit`` set, if given), plus ``extra`` files {name: text}."""
+    from grader.problem import scan_problems
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for problem in scan_problems().problems:
+        text = Path(problem.path).read_text(encoding="utf-8")
+        if time_limit is not None:
+            text, n = re.subn(r"(?m)^time_limit\s*=.*$", f"time_limit = {time_limit}", text)
+            if not n:
+                text = f"time_limit = {time_limit}\n" + text
+        (folder / Path(problem.path).name).write_text(text, encoding="utf-8")
+    for name, text in (extra or {}).items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder
+
+
+def wait_for(predicate, timeout: float = 60, pause: float = 0.05, what: str = "it"):
+    """Poll ``predicate`` until it returns something true; that value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(pause)
 
 
 

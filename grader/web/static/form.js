@@ -19,6 +19,17 @@
     box.replaceChildren.apply(box, nodes);
   }
 
+  // Control characters are shown as signs, never as themselves (as on the server's pages).
+  var CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+  function visible(text) {
+    return String(text).replace(CONTROL, function (c) {
+      var code = c.charCodeAt(0);
+      if (code < 0x20) { return String.fromCharCode(0x2400 + code); }
+      if (code === 0x7f) { return "\u2421"; }
+      return "[U+" + ("000" + code.toString(16).toUpperCase()).slice(-4) + "]";
+    });
+  }
+
   function label(text) {
     var span = document.createElement("span");
     span.className = "label";
@@ -29,16 +40,16 @@
   function errorNodes(latex, data) {
     var message = document.createElement("span");
     message.className = "message";
-    message.textContent = data.error || "could not read this answer";
+    message.textContent = visible(data.error || "could not read this answer");
     var nodes = [label("Cannot read: "), message];
     if (typeof data.position === "number" && data.position >= 0 && data.position <= latex.length) {
       var where = document.createElement("code");
       where.className = "where";
-      where.appendChild(document.createTextNode(latex.slice(0, data.position)));
+      where.appendChild(document.createTextNode(visible(latex.slice(0, data.position))));
       var mark = document.createElement("mark");
-      mark.textContent = latex.charAt(data.position) || " ";
+      mark.textContent = visible(latex.charAt(data.position) || " ");
       where.appendChild(mark);
-      where.appendChild(document.createTextNode(latex.slice(data.position + 1)));
+      where.appendChild(document.createTextNode(visible(latex.slice(data.position + 1))));
       nodes.push(where);
     }
     return nodes;

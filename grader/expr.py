@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from html import escape
 
+from .greek import LETTERS
+
 
 class Expr:
     """Base class of expression nodes."""
@@ -168,10 +170,6 @@ def shadowed_indices(expr: Expr) -> set[str]:
 
 # ---------------------------------------------------------------------------- printing
 
-GREEK_LATEX = {"sigma", "delta", "psi", "phi", "alpha", "beta", "gamma", "epsilon", "eta",
-               "theta", "lambda", "mu", "nu", "xi", "pi", "rho", "tau", "chi", "omega",
-               "zeta", "kappa", "Delta", "Psi", "Phi", "Gamma", "Sigma", "Omega", "Theta",
-               "varepsilon", "varphi", "iota", "upsilon", "Lambda", "Xi", "Pi", "vartheta"}
 FUNCTION_LATEX = {"exp": "\\exp", "ln": "\\ln", "log": "\\log", "tanh": "\\tanh",
                   "sin": "\\sin", "cos": "\\cos", "cosh": "\\cosh", "sinh": "\\sinh",
                   "sech": "\\operatorname{sech}"}
@@ -181,7 +179,7 @@ _PREC_ADD, _PREC_MUL, _PREC_NEG, _PREC_POW, _PREC_ATOM = 1, 2, 3, 4, 5
 
 def name_latex(name: str) -> str:
     """LaTeX for a symbol name: Greek names get their backslash."""
-    if name in GREEK_LATEX:
+    if name in LETTERS:
         return "\\" + name
     return FUNCTION_LATEX.get(name, name)
 
@@ -299,15 +297,10 @@ def to_latex(expr: Expr) -> str:
 
 def _mi(name: str) -> str:
     text = name_latex(name)
-    symbol = GREEK_UNICODE.get(name, text)
+    symbol = LETTERS.get(name, text)
     return f"<mi>{escape(symbol)}</mi>"
 
 
-GREEK_UNICODE = {"sigma": "σ", "delta": "δ", "psi": "ψ", "phi": "φ", "alpha": "α", "beta": "β",
-                 "gamma": "γ", "epsilon": "ε", "eta": "η", "theta": "θ", "lambda": "λ",
-                 "mu": "μ", "nu": "ν", "xi": "ξ", "pi": "π", "rho": "ρ", "tau": "τ", "chi": "χ",
-                 "omega": "ω", "zeta": "ζ", "kappa": "κ", "Delta": "Δ", "Psi": "Ψ", "Phi": "Φ",
-                 "Gamma": "Γ", "Sigma": "Σ", "Omega": "Ω", "Theta": "Θ"}
 
 
 def to_mathml(expr: Expr | list[Expr], display: bool = False) -> str:

@@ -28,16 +28,7 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
-GREEK_NAMES = {
-    "α": "alpha", "β": "beta", "γ": "gamma", "δ": "delta", "ε": "epsilon", "ϵ": "epsilon",
-    "ζ": "zeta", "η": "eta", "θ": "theta", "ϑ": "vartheta", "ι": "iota", "κ": "kappa",
-    "λ": "lambda", "μ": "mu", "µ": "mu", "ν": "nu", "ξ": "xi", "π": "pi", "ρ": "rho",
-    "ϱ": "rho", "σ": "sigma", "ς": "sigma", "τ": "tau", "υ": "upsilon", "φ": "phi",
-    "ϕ": "phi", "χ": "chi", "ψ": "psi", "ω": "omega", "Γ": "Gamma", "Δ": "Delta",
-    "∆": "Delta", "Θ": "Theta", "Λ": "Lambda", "Ξ": "Xi", "Π": "Pi", "Φ": "Phi",
-    "Ψ": "Psi", "Ω": "Omega",
-}
-"""Unicode Greek letters and the names of their LaTeX commands (one table for the project)."""
+from .greek import BY_CHARACTER
 
 # Characters that stand for a LaTeX command or an ASCII operator.
 SYMBOLS = {
@@ -153,10 +144,10 @@ def _plain(ch: str) -> str:
     """The LaTeX for one character outside a script (the character itself if it is plain)."""
     if ch.isascii():
         return ch
-    if ch in GREEK_NAMES:
-        return "\\" + GREEK_NAMES[ch] + " "
-    if ch in SYMBOLS:
+    if ch in SYMBOLS:  # first: Σ is a sum, not the letter
         return SYMBOLS[ch]
+    if ch in BY_CHARACTER:
+        return "\\" + BY_CHARACTER[ch] + " "
     if ch in FRACTIONS:
         top, bottom = FRACTIONS[ch]
         return f"\\frac{{{top}}}{{{bottom}}}"
@@ -172,7 +163,7 @@ def _plain(ch: str) -> str:
     if ch in DOTS_ABOVE:  # a combining dot after the letter
         return DOTS_ABOVE[ch]
     folded = unicodedata.normalize("NFKC", ch)  # 𝜎, 𝑥, ℎ, 𝜕, ｘ: a styled character is itself
-    if len(folded) == 1 and folded != ch and (folded.isascii() or folded in GREEK_NAMES
+    if len(folded) == 1 and folded != ch and (folded.isascii() or folded in BY_CHARACTER
                                               or folded in SYMBOLS):
         return _plain(folded)
     if unicodedata.category(ch) == "Nd":  # digits of other scripts and styles

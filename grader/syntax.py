@@ -23,17 +23,13 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from lark.lexer import Lexer
 
 from .errors import AnswerError
+from .greek import NAMES
 
 MAX_ANSWER_CHARS = 8000      # a whole answer box (its statements, remarks and derivation)
 MAX_EXPRESSION_CHARS = 2000  # one side of one statement
 MAX_NESTING = 24
 
-GREEK = {
-    "alpha", "beta", "gamma", "delta", "epsilon", "varepsilon", "zeta", "eta", "theta",
-    "vartheta", "iota", "kappa", "lambda", "mu", "nu", "xi", "pi", "rho", "sigma", "tau",
-    "upsilon", "phi", "varphi", "chi", "psi", "omega", "Gamma", "Delta", "Theta", "Lambda",
-    "Xi", "Pi", "Sigma", "Phi", "Psi", "Omega", "varrho", "varsigma",
-}
+GREEK = NAMES  # the letters \\sigma, \\delta, ... (grader.greek)
 # Functions the reader knows by their command (\exp) or as an upright word (\operatorname{sech}).
 FUNCTION_COMMANDS = {"exp", "ln", "log", "tanh", "cosh", "sinh", "sech", "sin", "cos"}
 FUNCTION_WORDS = {**{name: name for name in FUNCTION_COMMANDS}, "sigmoid": "sigma",

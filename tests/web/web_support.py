@@ -97,11 +97,11 @@ def free_port() -> int:
 class LiveServer:
     """The app under waitress in a thread, on a free loopback port."""
 
-    def __init__(self, app):
+    def __init__(self, app, threads: int = 4):
         from waitress import create_server
 
         self.app = app
-        self.server = create_server(app, host="127.0.0.1", port=0, threads=4)
+        self.server = create_server(app, host="127.0.0.1", port=0, threads=threads)
         self.url = f"http://127.0.0.1:{self.server.effective_port}"
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
@@ -124,6 +124,12 @@ class LiveServer:
         if head.get_content_type() == "application/json":
             return status, head, json.loads(text)
         return status, head, text
+
+    def timed(self, method: str, path: str, body: object = None, **kwargs):
+        """(seconds, status, headers, body) of one request."""
+        started = time.perf_counter()
+        status, headers, payload = self.request(method, path, body, **kwargs)
+        return time.perf_counter() - started, status, headers, payload
 
     def close(self) -> None:
         self.server.close()

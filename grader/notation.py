@@ -351,21 +351,28 @@ def _drop_annotations(source: Source) -> Source:
         command = match.group().split("{")[0].strip()
         # a framed equation stays an equation; \mathrel{:=} is its relation
         brace = "" if _top_level_equals(inner) or command.startswith(_UNWRAPPED) else "{}"
-        out = _Builder(source)
         start = match.start()
         if "phantom" in command:  # "\\ &\hphantom{=} ..." goes on with the line before
             before = re.search(r"\\\\[\s&]*$", text[:start])
             start = before.start() if before else start
-        out.copy(0, start)
         if command.startswith(_STRUCK) or "phantom" in command:
-            out.emit(" ", match.start())  # crossed out, or only space: nothing is said
-        else:
-            out.emit(" " + brace[:1], match.start())  # X stays one group, as it was
-            out.copy(match.end() + 1, close)
-            out.emit(brace[1:] + " ", close)
-        out.copy(end, len(text))
-        source = out.done()
+            source = _edited(source, [(start, end, " ")])  # crossed out, or only space
+        else:  # X stays one group, as it was
+            source = _edited(source, [(start, match.end() + 1, " " + brace[:1]),
+                                      (close, end, brace[1:] + " ")])
     return source
+
+
+def _edited(source: Source, edits: list[tuple[int, int, str]]) -> Source:
+    """``source`` with each span ``start:end`` replaced by new text, mapped to its start."""
+    out = _Builder(source)
+    at = 0
+    for start, end, text in sorted(edits):
+        out.copy(at, start)
+        out.emit(text, start)
+        at = end
+    out.copy(at, len(source.text))
+    return out.done()
 
 
 def _prose_outside_math(source: Source) -> Source:
@@ -410,13 +417,7 @@ def _ascii_scripts(source: Source) -> Source:
         close = _matching_paren(text, open_at)
         if close is None:
             break
-        out = _Builder(source)
-        out.copy(0, open_at)
-        out.emit("{", open_at)
-        out.copy(open_at + 1, close)
-        out.emit("}", close)
-        out.copy(close + 1, len(text))
-        source = out.done()
+        source = _edited(source, [(open_at, open_at + 1, "{"), (close, close + 1, "}")])
     return source
 
 
@@ -440,15 +441,8 @@ def _over(source: Source) -> Source:
         close = _matching_brace(text, open_at) if open_at is not None else None
         if close is None:
             break
-        out = _Builder(source)
-        out.copy(0, open_at)
-        out.emit("\\frac{", open_at)
-        out.copy(open_at + 1, match.start())
-        out.emit("}{", match.start())
-        out.copy(match.end(), close)
-        out.emit("}", close)
-        out.copy(close + 1, len(text))
-        source = out.done()
+        source = _edited(source, [(open_at, open_at + 1, "\\frac{"),
+                                  (match.start(), match.end(), "}{"), (close, close + 1, "}")])
     return source
 
 

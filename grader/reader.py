@@ -287,65 +287,65 @@ class _Reader:
         out: list[tuple[str | None, Expr]] = []
         i = 0
         while i < len(items):
-            op, factor = items[i]
-            primary, scripts = factor.children[0], factor.children[1:]
-            kind = primary.data
-            if kind == "sum_op":
-                out.append((op, self.sum(primary, scripts, items[i + 1:], scope)))
-                break
-            slashed = self.slash_derivative(items, i, scope)
-            if slashed is not None:
-                value, used = slashed
-                out.append((op, value))
-                i += used
-                continue
-            applied = self.applied_derivative(items, i, scope) if kind == "frac" else None
-            if applied is not None:
-                out.append((op, applied))
-                i += 2
-                continue
-            operator = self.derivative_operator(primary, scripts) \
-                if kind in ("frac", "partial", "nabla") else None
-            if operator is not None:
-                rest = items[i + 1:]
-                if not rest:
-                    raise self.error("this derivative is applied to nothing", primary)
-                operand = self.bracketed_operand(rest, scope)
-                if operand is not None and not tail:
-                    # \frac{d}{dz_j}[g(z_j)] \sum_k ...: the operator takes the bracket only
-                    body, used = operand
-                    out.append((op, self.derivative(body, self.wrt(operator[1], scope),
-                                                    operator[0], scope)))
-                    i += 1 + used
-                    continue
-                body = self.items([(None, rest[0][1])] + rest[1:], scope, primary)
-                if tail:
-                    more = [self.term(t, scope) for _, t in tail]
-                    body = Add((body, *(Neg(m) if negative else m
-                                        for (negative, _), m in zip(tail, more))))
-                out.append((op, self.derivative(body, self.wrt(operator[1], scope),
-                                                operator[0], scope)))
-                break
-            name = self.name_of(primary)
-            if kind == "func" or (name is not None and self.is_function(name, scope)):
-                call, used = self.call(items, i, scope)
-                out.append((op, call))
-                i += used
-                continue
-            joined = self.joined_subscript(items, i, scope)
-            if joined is not None:
-                value, used = joined
-                out.append((op, value))
-                i += used
-                continue
-            out.append((op, self.factor(factor, scope)))
-            i += 1
+            value, used = self.next_factor(items, i, scope, tail)
+            out.append((items[i][0], value))
+            i += used
         if not out:
             raise self.error("expected an expression", where)
         value = out[0][1]
         for op, factor in out[1:]:
             value = Div(value, factor) if op == "/" else _times(value, factor)
         return value
+
+    def next_factor(self, items, i: int, scope: _Scope, tail) -> tuple[Expr, int]:
+        """The factor that starts at ``items[i]`` and how many items it takes.
+
+        The readers are tried in order; a sum or a derivative operator takes all the items
+        left (and, read wide, the ``tail`` terms too).
+        """
+        primary, scripts = items[i][1].children[0], items[i][1].children[1:]
+        if primary.data == "sum_op":
+            return self.sum(primary, scripts, items[i + 1:], scope), len(items) - i
+        for reader in (self.slash_derivative, self.applied_derivative):
+            found = reader(items, i, scope)
+            if found is not None:
+                return found
+        found = self.operator_application(items, i, scope, tail)
+        if found is not None:
+            return found
+        name = self.name_of(primary)
+        if primary.data == "func" or (name is not None and self.is_function(name, scope)):
+            return self.call(items, i, scope)
+        found = self.joined_subscript(items, i, scope)
+        if found is not None:
+            return found
+        return self.factor(items[i][1], scope), 1
+
+    def operator_application(self, items, i: int, scope: _Scope,
+                             tail) -> tuple[Expr, int] | None:
+        """``\\frac{\\partial}{\\partial h_k} X``: the derivative of a bracket or a call right
+        after it, else of the rest of the product (read wide, of the rest of the line)."""
+        primary, scripts = items[i][1].children[0], items[i][1].children[1:]
+        if primary.data not in ("frac", "partial", "nabla"):
+            return None
+        operator = self.derivative_operator(primary, scripts)
+        if operator is None:
+            return None
+        rest = items[i + 1:]
+        if not rest:
+            raise self.error("this derivative is applied to nothing", primary)
+        operand = self.bracketed_operand(rest, scope)
+        if operand is not None and not tail:
+            body, used = operand  # \frac{d}{dz_j}[g(z_j)] \sum_k ...: the bracket only
+            return self.derivative(body, self.wrt(operator[1], scope), operator[0],
+                                   scope), 1 + used
+        body = self.items([(None, rest[0][1])] + rest[1:], scope, primary)
+        if tail:
+            more = [self.term(t, scope) for _, t in tail]
+            body = Add((body, *(Neg(m) if negative else m
+                                for (negative, _), m in zip(tail, more))))
+        return self.derivative(body, self.wrt(operator[1], scope), operator[0],
+                               scope), len(items) - i
 
     def bracketed_operand(self, rest, scope: _Scope) -> tuple[Expr, int] | None:
         """What a derivative operator applies to when that is a bracket or a call: (it, used)."""
@@ -770,11 +770,13 @@ class _Reader:
             return Num(numerator.value / denominator.value)
         return Div(numerator, denominator)
 
-    def applied_derivative(self, items, i: int, scope: _Scope) -> Expr | None:
+    def applied_derivative(self, items, i: int, scope: _Scope) -> tuple[Expr, int] | None:
         """``\\frac{dg}{dh}(h_k)``: the derivative of g, applied to what follows."""
         if i + 1 >= len(items) or items[i + 1][0] is not None:
             return None
         primary, scripts = items[i][1].children[0], items[i][1].children[1:]
+        if primary.data != "frac":
+            return None
         following = items[i + 1][1]
         if scripts or following.children[0].data != "group" or len(following.children) > 1:
             return None
@@ -787,7 +789,7 @@ class _Reader:
                 or wrt.children[0].data != "letter":
             return None
         argument = self.factor(Tree("factor", [following.children[0]]), scope)
-        return Call(function[0], function[1] + 1, argument)
+        return Call(function[0], function[1] + 1, argument), 2
 
     def bare_function(self, of_items, scope: _Scope) -> tuple[str, int] | None:
         """``g`` (or ``g'``) written without its argument in a derivative's numerator."""

@@ -103,8 +103,16 @@ class LiveServer:
         self.app = app
         self.server = create_server(app, host="127.0.0.1", port=0, threads=threads)
         self.url = f"http://127.0.0.1:{self.server.effective_port}"
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self._closing = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.server.run()
+        except OSError:         # the socket closed under select() at close(): expected
+            if not self._closing:
+                raise
 
     def request(self, method: str, path: str, body: object = None, headers: dict | None = None,
                 raw: bytes | None = None, timeout: float = 60):
@@ -132,8 +140,10 @@ class LiveServer:
         return time.perf_counter() - started, status, headers, payload
 
     def close(self) -> None:
+        self._closing = True
         self.server.close()
         self.thread.join(timeout=5)
+        self.server.task_dispatcher.shutdown(timeout=5)
 
 
 

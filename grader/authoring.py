@@ -40,12 +40,12 @@ import numpy as np
 
 from . import api
 from .check import Agreement, NumericOutcome, PartChecker, restates_question
+from .errors import EvaluationError
 from .expr import free_indices
 from .grading import checker_for
 from .pool import GradingPool
 from .problem import Part, Problem, load_problem
 from .results import PartResult, Verdict
-from .tensor import EvaluationError
 
 
 @dataclass(frozen=True)

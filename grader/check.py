@@ -16,10 +16,11 @@ import mpmath
 import numpy as np
 import sympy
 
+from .errors import EvaluationError
 from .expr import Call, Deriv, Expr, Ref, map_children, rename_indices, to_latex
 from .network import ACTIVATIONS, PRECISE_DIGITS
 from .problem import Part, Problem
-from .tensor import EvaluationError, Tensor, combine
+from .tensor import Tensor, combine
 
 RTOL = 1e-6
 ATOL = 1e-9

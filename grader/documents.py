@@ -267,12 +267,12 @@ def parse_document(
     """Find each part's answer in a whole document (``fmt``: ``md``, ``tex`` or ``txt``).
 
     ``prompts`` maps part ids to the question text, so that the question's own math is not
-    taken for an answer. Raises SubmissionError for text over MAX_DOCUMENT_BYTES or with NUL
-    characters; ValueError for an unknown ``fmt``.
+    taken for an answer. Raises SubmissionError for text over MAX_DOCUMENT_BYTES, with NUL
+    characters, or of an unknown ``fmt``.
     """
     kind = fmt.lower().lstrip(".")
     if kind not in DOCUMENT_FORMATS.values():
-        raise ValueError(f"unknown document format {fmt!r}; expected md, tex or txt")
+        raise SubmissionError(f"unknown document format {fmt!r}; expected md, tex or txt")
     where = name or "submission"
     size = len(text.encode("utf-8", "replace"))
     if size > MAX_DOCUMENT_BYTES:

@@ -77,3 +77,9 @@ class IndexMismatch(GraderError):
     Graded ``incorrect`` with this message, not ``invalid``: the student wrote real mathematics,
     only with the wrong index.
     """
+
+
+class EvaluationError(GraderError):
+    """An expression cannot be evaluated on the network: a construction the evaluator does not
+    support, a unit that does not exist, a number too large to recompute exactly. Graded
+    ``review`` (a TA decides), never a crash."""

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from html import escape
 
+from .errors import EvaluationError, GraderError
 from .greek import LETTERS
 
 
@@ -292,7 +293,7 @@ def to_latex(expr: Expr) -> str:
         if isinstance(expr.of, (Ref, Var)):
             return f"\\frac{{{d} {to_latex(expr.of)}}}{{{d} {to_latex(expr.wrt)}}}"
         return f"\\frac{{{d}}}{{{d} {to_latex(expr.wrt)}}} {wrap(expr.of, _PREC_ATOM)}"
-    raise TypeError(f"cannot print {expr!r}")
+    raise GraderError(f"cannot print {expr!r}")
 
 
 def _mi(name: str) -> str:
@@ -367,7 +368,7 @@ def _mml(expr: Expr) -> str:
             return f"<mfrac><mrow>{d}{_mml(expr.of)}</mrow><mrow>{d}{_mml(expr.wrt)}</mrow></mfrac>"
         return (f"<mrow><mfrac>{d}<mrow>{d}{_mml(expr.wrt)}</mrow></mfrac>"
                 f"{wrap(expr.of, _PREC_ATOM)}</mrow>")
-    raise TypeError(f"cannot render {expr!r}")
+    raise GraderError(f"cannot render {expr!r}")
 
 
 def map_children(expr: Expr, f) -> Expr:
@@ -449,7 +450,7 @@ def differentiate(expr: Expr, name: str) -> Expr:
         return _mul([Call(expr.func, expr.order + 1, expr.arg), differentiate(expr.arg, name)])
     if isinstance(expr, Sum):
         return Sum(expr.index, differentiate(expr.body, name), expr.over)
-    raise ValueError(f"cannot differentiate {type(expr).__name__} by {name}")
+    raise EvaluationError(f"cannot differentiate {type(expr).__name__} by {name}")
 
 
 def _is_number(expr: Expr, value: int) -> bool:

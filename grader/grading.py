@@ -24,7 +24,7 @@ import time
 
 from .check import Agreement, PartChecker, restates_question, unevaluated_derivatives
 from .claims import Claim, claim_for
-from .errors import AnswerError, IndexMismatch
+from .errors import AnswerError, EvaluationError, IndexMismatch
 from .expr import (
     Call,
     Const,
@@ -42,7 +42,6 @@ from .problem import Part, Problem
 from .reader import read_answer
 from .results import PartResult, Step, Verdict
 from .steps import check_steps
-from .tensor import EvaluationError
 
 _CHECKERS: dict[tuple[str, str, str], PartChecker] = {}
 

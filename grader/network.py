@@ -18,6 +18,7 @@ import mpmath
 import numpy as np
 import sympy
 
+from .errors import EvaluationError
 from .expr import Deriv, Expr, Ref, free_indices
 from .tensor import Backend, Evaluator, Tensor
 
@@ -152,14 +153,14 @@ def _bounded(value):
     """``value``, or OverflowError when it is too large to be worth computing exactly."""
     if isinstance(value, mpmath.mpf) and value and mpmath.isfinite(value) \
             and abs(mpmath.mag(value)) > PRECISE_MAGNITUDE:
-        raise OverflowError("too large to recompute exactly")
+        raise EvaluationError("too large to recompute exactly")
     return value
 
 
 def _safe_power(base, exponent):
     if isinstance(base, mpmath.mpf) and isinstance(exponent, (mpmath.mpf, int)) and base:
         if abs(exponent) * abs(mpmath.mag(base)) > PRECISE_MAGNITUDE:
-            raise OverflowError("too large to recompute exactly")
+            raise EvaluationError("too large to recompute exactly")
     return _bounded(base ** exponent)
 
 
@@ -176,7 +177,7 @@ def _precise(name: str, order: int):
     def guarded(value):
         _bounded(value)
         if isinstance(value, mpmath.mpf) and abs(value) > PRECISE_MAGNITUDE:
-            raise OverflowError("too large to recompute exactly")  # exp(10^5) and beyond
+            raise EvaluationError("too large to recompute exactly")  # exp(10^5) and beyond
         return _bounded(function(value))
 
     return np.frompyfunc(guarded, 1, 1)
@@ -288,7 +289,7 @@ class Network:
                     t = evaluator.value(definition)
                     values[name] = t.aligned(slots) if t.axes != slots else t.array
                 else:
-                    raise KeyError(name)
+                    raise EvaluationError(f"{name} has no value on this network")
             return values[name]
 
         evaluator = Evaluator(backend, sizes, lookup, variables, self, activation)

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 
+from .errors import GraderError
 from .results import PartResult, Verdict
 
 log = logging.getLogger(__name__)
@@ -146,7 +147,7 @@ class GradingPool:
     def _acquire(self) -> _Worker:
         with self._lock:
             if self._closed:
-                raise RuntimeError("the grading pool is closed")
+                raise GraderError("the grading pool is closed")
             if self._idle.empty() and self._started < self.size:
                 self._started += 1
                 return _Worker()

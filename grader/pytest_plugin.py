@@ -132,7 +132,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         items.extend(session.genitems(collector))
 
 
-class SpecCheckFailed(Exception):
+class SpecCheckFailed(GraderError):
     """A spec check came out otherwise than the spec says."""
 
 

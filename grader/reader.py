@@ -31,7 +31,7 @@ from fractions import Fraction
 
 from lark import Token, Tree
 
-from .errors import AnswerError, IndexMismatch
+from .errors import AnswerError, EvaluationError, IndexMismatch
 from .expr import (
     Add,
     Call,
@@ -1149,7 +1149,7 @@ def _explicit_derivatives(expr: Expr, variable: str, reader: _Reader, where) -> 
         try:
             return differentiate(_explicit_derivatives(expr.of, variable, reader, where),
                                  variable)
-        except ValueError as err:
+        except EvaluationError as err:
             raise reader.error(str(err), where) from None
     return map_children(expr, lambda child: _explicit_derivatives(child, variable, reader,
                                                                   where))

@@ -18,12 +18,11 @@ Sloppiness a reader can resolve is never ``invalid``: a derivative operator foll
 from __future__ import annotations
 
 from .check import Agreement, PartChecker
-from .errors import IndexMismatch
+from .errors import EvaluationError, IndexMismatch
 from .expr import Expr, Sum, free_indices, shadowed_indices
 from .problem import Part
 from .reader import Line, read_expression
 from .results import Step
-from .tensor import EvaluationError
 
 VALID, INVALID, UNVERIFIED, GIVEN = "valid", "invalid", "unverified", "given"
 

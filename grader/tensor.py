@@ -18,13 +18,10 @@ from fractions import Fraction
 
 import numpy as np
 
+from .errors import EvaluationError
 from .expr import Add, Call, Const, Deriv, Div, Expr, Mul, Neg, Num, Pow, Ref, Sum, Var, is_concrete
 
 SEED = "^"  # suffix of the axes that carry a gradient's output index
-
-
-class EvaluationError(Exception):
-    """An expression cannot be evaluated here (an unsupported construction)."""
 
 
 @dataclass(frozen=True)

@@ -826,7 +826,7 @@ def test_parse_document_rejects_bad_text(text: str, message: str) -> None:
 
 def test_parse_document_unknown_format() -> None:
     """An unknown format is a programming error, not a student's."""
-    with pytest.raises(ValueError, match="unknown document format 'docx'"):
+    with pytest.raises(SubmissionError, match="unknown document format 'docx'"):
         parse_document("(a) $x$", PARTS, fmt="docx")
 
 

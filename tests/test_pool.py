@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from grader.api import job_for
+from grader.errors import GraderError
 from grader.pool import GradingPool, Job
 from grader.problem import load_problem
 from grader.results import Verdict
@@ -78,5 +79,5 @@ def test_internal_error_is_review_not_a_crash(pool) -> None:
 def test_closed_pool_refuses() -> None:
     closed = GradingPool(workers=1)
     closed.close()
-    with pytest.raises(RuntimeError, match="closed"):
+    with pytest.raises(GraderError, match="closed"):
         closed.run(Job("x", "a", "x", 1.0, 1))

@@ -222,14 +222,14 @@ def test_softmax_jacobian_diagonal_on_the_network():
 # ------------------------------------------------------------------------ the sample submissions
 
 def test_softmax_sample_submission_gets_full_marks(check_pool):
-    result = api.grade_file("softmax", SUBMISSIONS / "softmax_sample.md", pool=check_pool)
+    result = api.grade_file("softmax", SUBMISSIONS / "softmax" / "sample.md", pool=check_pool)
     assert {p: r.verdict.value for p, r in result.parts.items()} == dict.fromkeys(
         "abcdefgh", "correct")
     assert (result.score, result.max_score) == (9.0, 9.0)
 
 
 def test_softmax_mistakes_get_their_feedback(check_pool):
-    result = api.grade_file("softmax", SUBMISSIONS / "softmax_mistakes.json", pool=check_pool)
+    result = api.grade_file("softmax", SUBMISSIONS / "softmax" / "mistakes.json", pool=check_pool)
     verdicts = {p: r.verdict.value for p, r in result.parts.items()}
     assert verdicts == {"a": "partial", "b": "incorrect", "c": "partial", "d": "correct",
                         "e": "correct", "f": "incorrect", "g": "correct", "h": "correct"}

@@ -67,7 +67,7 @@ def _pip(*args: str | Path, cwd: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
+def installed(tmp_path_factory: pytest.TempPathFactory):
     base = tmp_path_factory.mktemp("packaging")
     source = base / "source"
     source.mkdir()
@@ -90,7 +90,8 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     custom = base / "custom"
     custom.mkdir()
     shutil.copy2(TINY, custom / "tiny.toml")
-    return Installed(source, wheel, venv, work, custom)
+    yield Installed(source, wheel, venv, work, custom)
+    shutil.rmtree(venv, ignore_errors=True)     # ~270 MB; pytest keeps the last runs' folders
 
 
 def test_the_wheel_has_every_file_of_the_package_and_the_problems(installed: Installed) -> None:

@@ -14,6 +14,7 @@ import atexit
 import copy
 import json
 import logging
+import os
 import re
 import secrets
 import threading
@@ -81,7 +82,7 @@ class GradingService:
         self._pool_lock = threading.Lock()
         self.queue = queue or EmbeddedGradingQueue(
             self.grade_one, grading_threads or (pool.size if pool is not None else workers)
-            or 2)
+            or os.cpu_count() or 2)
         # At most this many request threads wait for a result at once; the others answer
         # "pending" at once, so waiting never holds every thread of the server.
         self._waiters = threading.BoundedSemaphore(max(1, waiters))

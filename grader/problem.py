@@ -104,11 +104,12 @@ def configure_problem_dirs(dirs: Sequence[str | Path]) -> None:
     """Search these folders first, in order, in this process (the CLI's ``--problems``).
 
     Relative folders are taken from the current directory now; ``[]`` undoes it. They come
-    before ``$GRADER_PROBLEMS``, ``./problems`` and the packaged problems.
+    before ``$GRADER_PROBLEMS``, ``./problems`` and the packaged problems. One folder given
+    alone (a ``str`` or ``Path``) is one folder, not a sequence of characters.
     """
     global _configured
     if isinstance(dirs, (str, Path)):
-        raise TypeError("configure_problem_dirs() takes a list of folders, not one folder")
+        dirs = [dirs]
     _configured = tuple(Path(d).expanduser().absolute() for d in dirs)
 
 

@@ -103,9 +103,11 @@ def test_relative_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                               elsewhere / "problems", PACKAGED]
 
 
-def test_configure_takes_a_list_not_one_folder(tmp_path: Path) -> None:
-    with pytest.raises(TypeError):
-        configure_problem_dirs(str(tmp_path))
+def test_one_folder_given_alone_is_one_folder(tmp_path: Path) -> None:
+    configure_problem_dirs(str(tmp_path))
+    assert problem_dirs() == [tmp_path, PACKAGED]
+    configure_problem_dirs(tmp_path)
+    assert problem_dirs() == [tmp_path, PACKAGED]
 
 
 # ------------------------------------------------------------------------ finding one problem

@@ -39,10 +39,12 @@ import re
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 from .api import job_for, read_submission_for
 from .errors import GraderError, SubmissionError
@@ -280,7 +282,7 @@ def _grade_entries(problem: Problem, todo: list[_Entry], pool: GradingPool,
             for pid, (latex, key) in parts.items():
                 if key not in waiting and key not in graded:
                     future = executor.submit(pool.run, job_for(problem, pid, latex))
-                    future.add_done_callback(lambda f, key=key: done.put((key, f)))
+                    future.add_done_callback(partial(_deliver, done, key))
                     submitted += 1
                 if key in graded:          # graded already: nothing more to wait for
                     remaining[-1] -= 1
@@ -334,8 +336,13 @@ def reading_latex(part: Part, latex: str) -> str | None:
     return None if chain is None else " = ".join(to_latex(e) for e in chain)
 
 
-def _assemble(problem: Problem, name: str, parts: dict[str, tuple[str, object]],
-              graded: dict[object, PartResult]) -> SubmissionResult:
+def _deliver(done: queue.SimpleQueue, key: Hashable, future: Future) -> None:
+    """A finished part, handed to the thread that assembles submissions."""
+    done.put((key, future))
+
+
+def _assemble(problem: Problem, name: str, parts: Mapping[str, tuple[str, Any]],
+              graded: Mapping[Any, PartResult]) -> SubmissionResult:
     out: dict[str, PartResult] = {}
     for pid, part in problem.parts.items():
         if pid in parts:
@@ -449,19 +456,23 @@ def grade_changes(old: list[SubmissionResult],
     for student in sorted(before.keys() | after.keys()):
         b, a = before.get(student), after.get(student)
         if b is None or a is None:
+            whole = a if a is not None else b
+            assert whole is not None  # the student is in one of the two runs
             changes.append(GradeChange(
                 student, "total", b.score if b else None, a.score if a else None, None, None,
-                (a or b).max_score))
+                whole.max_score))
             continue
         for pid in [*a.parts, *(p for p in b.parts if p not in a.parts)]:
             pa, pb = a.parts.get(pid), b.parts.get(pid)
             if pa is not None and pb is not None and abs(pa.score - pb.score) < 1e-9 \
                     and pa.verdict == pb.verdict:
                 continue
+            either = pa if pa is not None else pb
+            assert either is not None  # the part is in one of the two runs
             changes.append(GradeChange(
                 student, pid, pb.score if pb else None, pa.score if pa else None,
                 pb.verdict.value if pb else None, pa.verdict.value if pa else None,
-                (pa or pb).max_score))
+                either.max_score))
     return changes
 
 

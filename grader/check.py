@@ -20,7 +20,7 @@ from .errors import EvaluationError
 from .expr import Call, Deriv, Expr, Ref, map_children, rename_indices, to_latex
 from .network import ACTIVATIONS, PRECISE_DIGITS
 from .problem import Part, Problem
-from .tensor import Tensor, combine
+from .tensor import Evaluator, Tensor, combine
 
 RTOL = 1e-6
 ATOL = 1e-9
@@ -59,8 +59,8 @@ class PartChecker:
                          for v in part.variables}
             self.instances.append(network.numeric(seed + 100 * n, activation,
                                                   variables=variables))
-        self._symbolic: dict[str, object] = {}
-        self._precise: dict[tuple[int, int], object] = {}
+        self._symbolic: dict[str, Evaluator] = {}
+        self._precise: dict[tuple[int, int], Evaluator] = {}
         # The part's own expressions (the reference, the known mistakes) are evaluated once,
         # like a parsed reference: every answer is compared with them.
         self._pinned: dict[Expr, list[Tensor]] = {}
@@ -145,7 +145,7 @@ class PartChecker:
             instance = self._precise[key]
             _, a_arr, t_arr = _broadcast(instance.value(answer), instance.value(target),
                                          object)
-            out = []
+            out: list = []
             for position in zip(*np.nonzero(apart)):
                 a, t = a_arr[position], t_arr[position]
                 if isinstance(a, mpmath.mpc) or isinstance(t, mpmath.mpc):
@@ -365,8 +365,8 @@ def _is_prime(node: Deriv) -> bool:
 def _is_signal_definition(node: Deriv, problem: Problem) -> bool:
     for _slots, definition in problem.network.signals.values():
         wrt = definition.wrt
-        if isinstance(node.wrt, Ref) and node.wrt.name == wrt.name:
+        if isinstance(node.wrt, Ref) and isinstance(wrt, Ref) and node.wrt.name == wrt.name:
             renamed = rename_indices(definition, dict(zip(wrt.indices, node.wrt.indices)))
-            if renamed.of == node.of and renamed.wrt == node.wrt:
+            if isinstance(renamed, Deriv) and renamed.of == node.of and renamed.wrt == node.wrt:
                 return True
     return False

@@ -25,7 +25,7 @@ asked quantity with a sign the grader cannot see.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
 from .check import derivative_key, unevaluated_derivatives
@@ -98,7 +98,7 @@ class _Asked:
             return None
         if isinstance(expr, Neg):
             inner = self.linear(expr.arg)
-            return None if inner is None else (-inner[0], _negated(inner[1]))
+            return None if inner is None else (-inner[0], _maybe_negated(inner[1]))
         if isinstance(expr, Add):
             coefficient, rest = Fraction(0), []
             for term in expr.terms:
@@ -117,8 +117,8 @@ class _Asked:
                                  else Add(tuple(rest)))
         if isinstance(expr, Mul):
             holding = [f for f in expr.factors if self.contains(f)]
-            constants = [f for f in expr.factors if not self.contains(f)]
-            if len(holding) != 1 or not all(isinstance(f, Num) for f in constants):
+            constants = [f for f in expr.factors if isinstance(f, Num)]
+            if len(holding) != 1 or len(holding) + len(constants) != len(expr.factors):
                 return None
             inner = self.linear(holding[0])
             if inner is None:
@@ -128,14 +128,14 @@ class _Asked:
                 scale *= f.value
             if scale == 0:
                 return None
-            rest = None if inner[1] is None else Mul((Num(scale), inner[1]))
-            return inner[0] * scale, rest
+            scaled_rest = None if inner[1] is None else Mul((Num(scale), inner[1]))
+            return inner[0] * scale, scaled_rest
         if isinstance(expr, Div) and isinstance(expr.den, Num) and expr.den.value != 0:
             inner = self.linear(expr.num)
             if inner is None:
                 return None
-            rest = None if inner[1] is None else Div(inner[1], expr.den)
-            return inner[0] / expr.den.value, rest
+            divided_rest = None if inner[1] is None else Div(inner[1], expr.den)
+            return inner[0] / expr.den.value, divided_rest
         return None
 
 
@@ -160,10 +160,12 @@ def _constant_times(expr: Expr) -> tuple[Fraction | None, Expr]:
     return Fraction(1), expr
 
 
-def _negated(expr: Expr | None) -> Expr | None:
-    if expr is None:
-        return None
+def _negated(expr: Expr) -> Expr:
     return expr.arg if isinstance(expr, Neg) else Neg(expr)
+
+
+def _maybe_negated(expr: Expr | None) -> Expr | None:
+    return None if expr is None else _negated(expr)
 
 
 def _solved(value: Expr, coefficient: Fraction, rest: Expr | None) -> Expr:
@@ -210,8 +212,9 @@ def _states_value(reading: Reading, asked: _Asked, index: int,
         else values[-1]
     before = [n for n in holding if n < value_side]
     used = before[-1] if before else holding[0]
-    coefficient, rest = forms[used]
-    return _Found(index, value_side, coefficient, rest, value_side in worked)
+    form = forms[used]
+    assert form is not None  # used is one of the sides that hold the asked quantity
+    return _Found(index, value_side, form[0], form[1], value_side in worked)
 
 
 def _worked_out(value: Expr | None, problem: Problem) -> bool:
@@ -269,18 +272,18 @@ def claim_for(readings: list[Reading], problem: Problem, part: Part) -> Claim:
             if pid != part.id and _states_value(other, _Asked(problem, candidate), 0, problem):
                 other_parts[n] = pid
                 break
-    context = {"reading": reading, "side_claims": others, "other_parts": other_parts,
-               "known": _known_derivatives(readings, chosen, problem)}
+    context = Claim(None, reading=reading, side_claims=others, other_parts=other_parts,
+                    known=_known_derivatives(readings, chosen, problem))
 
     if reading.relation:
-        return Claim(None, AnswerError(
-            f"your answer states a relation ({reading.relation}), not a value"), **context)
+        return replace(context, error=AnswerError(
+            f"your answer states a relation ({reading.relation}), not a value"))
     if unanchored is not None and reading.lines[0].expr is None:
         # the left side may be the asked quantity with a sign the grader cannot see
-        return Claim(None, reading.lines[0].error, **context)
+        return replace(context, error=reading.lines[0].error)
     line = reading.lines[solved.value_side] if solved else reading.lines[-1]
     if line.expr is None:
-        return Claim(None, line.error, **context)
+        return replace(context, error=line.error)
     value, note = line.expr, ""
     if solved is not None:
         value = _solved(line.expr, solved.coefficient, solved.rest)
@@ -288,9 +291,8 @@ def claim_for(readings: list[Reading], problem: Problem, part: Part) -> Claim:
             note = (f"Read your equation as {part.asks} = {to_latex(value)} (solved for the "
                     "asked quantity).")
     alternatives = _alternatives(readings, chosen, asked, problem, part, value)
-    return Claim(value, None, note=note, alternatives=alternatives,
-                 unanchored=unanchored.lines[0].expr if unanchored is not None else None,
-                 **context)
+    return replace(context, value=value, note=note, alternatives=alternatives,
+                   unanchored=unanchored.lines[0].expr if unanchored is not None else None)
 
 
 def _alternatives(readings, chosen, asked, problem, part, value) -> tuple[Expr, ...]:
@@ -322,7 +324,7 @@ def _alternatives(readings, chosen, asked, problem, part, value) -> tuple[Expr, 
 
 def _known_derivatives(readings, chosen, problem) -> dict[Expr, Expr]:
     """Derivatives other statements work out: ``\\frac{\\partial E}{\\partial c_k} = c_k - t_k``."""
-    known = {}
+    known: dict[Expr, Expr] = {}
     for n, reading in enumerate(readings):
         if n == chosen or not reading.is_equation or reading.role == "rejected":
             continue

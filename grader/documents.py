@@ -501,7 +501,8 @@ def _tail(maths: list[_Math]) -> list[_Math]:
 
 def _last_that_fit(chains: list[list[_Piece]]) -> list[list[_Piece]]:
     """The last chains of a part whose text fits in one answer box (the answer comes last)."""
-    kept, size = [], 0
+    kept: list[list[_Piece]] = []
+    size = 0
     for chain in reversed(chains):
         size += sum(len(piece.text) + 1 for piece in chain) + 40
         if kept and size > MAX_ANSWER_CHARS:
@@ -713,7 +714,7 @@ def _pieces(math: _Math) -> list[_Piece]:
     for raw, start in _rows(math.content):
         text = _clean(raw)
         if text:
-            offset = math.offset + _ROW_START.match(math.content, start).end()
+            offset = math.offset + _matched(_ROW_START, math.content, start).end()
             pieces.append(_Piece(text, offset, math.offset, math.end))
     return pieces
 
@@ -732,13 +733,13 @@ def _rows(content: str) -> list[tuple[str, int]]:
     while at < len(content):
         if blank:
             row_start = at
-        token = _TOKEN.match(content, at)[0]
+        token = _matched(_TOKEN, content, at)[0]
         at += len(token)
         top = depth == 0 and opaque == 0
         if token == "\\\\" and top:
             rows.append(("".join(out), row_start))
             out, blank = [], True
-            at = _BREAK_OPTION.match(content, at).end()
+            at = _matched(_BREAK_OPTION, content, at).end()
             continue
         if token == "&" and top:
             out.append(" ")
@@ -768,6 +769,13 @@ def _rows(content: str) -> list[tuple[str, int]]:
         blank = blank and out[-1].isspace()
     rows.append(("".join(out), row_start))
     return rows
+
+
+def _matched(pattern: re.Pattern[str], text: str, at: int) -> re.Match[str]:
+    """The match of a pattern that matches anywhere (it can match the empty string)."""
+    match = pattern.match(text, at)
+    assert match is not None, pattern.pattern
+    return match
 
 
 def _brace_pairs(text: str) -> dict[int, int]:

@@ -87,6 +87,7 @@ def _grade(problem: Problem, part: Part, latex: str | None) -> PartResult:
                        text)
 
     answer, note = claim.value, claim.note
+    assert answer is not None  # a claim without a value carries its error
     checker = checker_for(problem, part)
     pending = unevaluated_derivatives(answer, problem)
     used = [d for d in pending if d in claim.known]

@@ -311,10 +311,10 @@ class _Splitter:
         if token in EQUALITIES:
             return "relation", i + 1, role
         if token in (r"\stackrel", r"\overset"):
-            _, after_first = self.argument(i + 1)
-            second, after_second = self.argument(after_first)
+            _, past_first = self.argument(i + 1)
+            second, past_second = self.argument(past_first)
             if second.strip() == "=":
-                return "relation", after_second, role
+                return "relation", past_second, role
             return "", i + 1, role
         if token in OTHER_RELATIONS:
             return "other-relation", i + 1, role
@@ -339,8 +339,8 @@ class _Splitter:
                 return "", i + 1, role
             return "separator", i + 1, role
         if token in SPACER_WITH_ARGUMENT:
-            _, after = self.argument(i + 1)
-            return "separator", after, role
+            _, past = self.argument(i + 1)
+            return "separator", past, role
         if token == ":" and not _dangling(self.significant(i - 1, -1)):
             return "separator", i + 1, role  # "Answer: ...", "\delta_k:" before the value
         if token in CONCLUSIONS:
@@ -348,16 +348,16 @@ class _Splitter:
         if token == r"\forall":
             return "separator", i + 1, SIDE if role != REJECTED else role
         if token in TEXT_COMMANDS or token in WORD_COMMANDS:
-            content, after = self.argument(i + 1)
+            content, past = self.argument(i + 1)
             if _is_relation_word(content):
-                return "relation", after, role
+                return "relation", past, role
             if content.strip().lower() == "times":  # \text{times}: a product, read as such
                 return "", i + 1, role
             if token in WORD_COMMANDS or _is_math_word(content):
                 if not _is_remark_word(content):
                     return "", i + 1, role
             started = bool(self.statements) or self.has_content(segment, self.position(i))
-            return "separator", after, _role_after(content, role, started)
+            return "separator", past, _role_after(content, role, started)
         return "", i + 1, role
 
     def inside_an_operator(self, i: int) -> bool:

@@ -68,10 +68,8 @@ class Source:
     def of(cls, text: str) -> Source:
         return cls(text, tuple(range(len(text) + 1)), text)
 
-    def at(self, index: int | None) -> int | None:
+    def at(self, index: int) -> int:
         """The offset in the student's text of ``self.text[index]``."""
-        if index is None:
-            return None
         return self.origin[max(0, min(index, len(self.origin) - 1))]
 
     def slice(self, start: int, end: int) -> Source:
@@ -439,7 +437,7 @@ def _over(source: Source) -> Source:
         text = source.text
         open_at = _enclosing_brace(text, match.start())
         close = _matching_brace(text, open_at) if open_at is not None else None
-        if close is None:
+        if open_at is None or close is None:
             break
         source = _edited(source, [(open_at, open_at + 1, "\\frac{"),
                                   (match.start(), match.end(), "}{"), (close, close + 1, "}")])

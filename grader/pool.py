@@ -173,6 +173,7 @@ class GradingPool:
         status, payload = worker.run(job)
         if status == "ok":
             self._release(worker)
+            assert isinstance(payload, dict)
             return PartResult.from_json(job.part, payload)
         if status == "error":  # the worker caught it, logged the traceback, and still serves
             self._release(worker)

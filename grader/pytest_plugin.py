@@ -197,6 +197,7 @@ class VerifyItem(_SpecItem):
     def runtest(self) -> None:
         from .authoring import check_reference
 
+        assert self.parent is not None  # collected under its part
         part = self.problem.part(self.parent.name)
         failures = [f for f in check_reference(self.problem, part) if not f.ok]
         if failures:

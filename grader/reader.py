@@ -28,6 +28,7 @@ import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import Any
 
 from lark import Token, Tree
 
@@ -57,6 +58,9 @@ from .expr import (
 from .layout import MAIN, SIDE, statements
 from .notation import Source, normalise
 from .syntax import MAX_ANSWER_CHARS, parse
+
+# The parse tree's nodes (lark Trees and Tokens) are navigated by shape, not by type.
+Node = Any
 
 MAX_MAGNITUDE = 1e6  # numbers and constant powers beyond this are refused, not computed
 MAX_ORDER = 2        # g'' is the highest derivative written with primes
@@ -120,7 +124,8 @@ def read(text: str | Source, vocabulary: Vocabulary, wide_operators: bool = Fals
         reader = _Reader(source.text, vocabulary, wide_operators)
         return [reader.expr(child, _Scope()) for child in tree.children]
     except AnswerError as err:
-        raise AnswerError(err.message, source.at(err.position), source.original) from None
+        at = None if err.position is None else source.at(err.position)
+        raise AnswerError(err.message, at, source.original) from None
 
 
 def read_source(source: Source, vocabulary: Vocabulary, wide_operators: bool = False) -> Expr:
@@ -226,7 +231,7 @@ class _Reader:
         return AnswerError(message, _pos(node) if node is not None else None, self.text)
 
     # ------------------------------------------------------------------ sums and products
-    def expr(self, tree: Tree, scope: _Scope) -> Expr:
+    def expr(self, tree: Node, scope: _Scope) -> Expr:
         signed: list[tuple[bool, Tree]] = []
         negate = False
         for child in tree.children:
@@ -246,14 +251,14 @@ class _Reader:
                 break
         return terms[0] if len(terms) == 1 else Add(tuple(terms))
 
-    def _has_operator(self, term: Tree) -> bool:
+    def _has_operator(self, term: Node) -> bool:
         """Whether a term's product holds a derivative operator such as \\frac{d}{dx}."""
         product = term.children[-1]
         return any(child.data == "factor" and child.children[0].data == "frac"
                    and self.derivative_operator(child.children[0], child.children[1:])
                    is not None for child in product.children)
 
-    def term(self, tree: Tree, scope: _Scope, tail=()) -> Expr:
+    def term(self, tree: Node, scope: _Scope, tail=()) -> Expr:
         sign, product = (tree.children if len(tree.children) == 2 else (None, tree.children[0]))
         value = self.product(product, scope, tail)
         if sign is not None and sign.children[0].type == "MINUS":
@@ -262,8 +267,8 @@ class _Reader:
             return Neg(value)
         return value
 
-    def product(self, tree: Tree, scope: _Scope, tail=()) -> Expr:
-        items: list[tuple[str | None, Tree]] = []
+    def product(self, tree: Node, scope: _Scope, tail=()) -> Expr:
+        items: list[tuple[str | None, Node]] = []
         op = None
         for child in tree.children:
             if child.data == "mulop":
@@ -273,7 +278,7 @@ class _Reader:
                 op = None
         return self.items(items, scope, tree, tail)
 
-    def items(self, items: list[tuple[str | None, Tree]], scope: _Scope, where,
+    def items(self, items: list[tuple[str | None, Node]], scope: _Scope, where,
               tail=()) -> Expr:
         """Multiply factors left to right; an operator (sum, d/dx) takes all that follows.
 
@@ -388,7 +393,7 @@ class _Reader:
             return Div(result, after) if rest[0][0] == "/" else _times(result, after)
         return result
 
-    def bar_variable(self, script: Tree, before) -> tuple[str, Tree]:
+    def bar_variable(self, script: Node, before) -> tuple[str, Tree]:
         """The variable and the value tree of a bar's subscript: ``x=h_k``, or just ``h_k``."""
         arg = script.children[2]
         if isinstance(arg, Tree) and arg.data == "braced":
@@ -430,12 +435,12 @@ class _Reader:
         return found
 
     # ------------------------------------------------------------------ factors
-    def name_of(self, primary: Tree) -> str | None:
+    def name_of(self, primary: Node) -> str | None:
         if primary.data in ("letter", "greek", "func"):
             return str(primary.children[0])
         return None
 
-    def factor(self, tree: Tree, scope: _Scope) -> Expr:
+    def factor(self, tree: Node, scope: _Scope) -> Expr:
         primary, scripts = tree.children[0], tree.children[1:]
         sub = [s for s in scripts if s.data == "subscript"]
         sup = [s for s in scripts if s.data == "superscript"]
@@ -486,7 +491,7 @@ class _Reader:
             return _power(base, exponent, self, sup[0])
         return base
 
-    def primed_index(self, primary: Tree, sub: list[Tree], primes: int,
+    def primed_index(self, primary: Node, sub: list[Tree], primes: int,
                      scope: _Scope) -> Expr | None:
         """``\\delta_k'`` inside a sum over k': the prime belongs to the index."""
         name = self.name_of(primary)
@@ -500,7 +505,7 @@ class _Reader:
         letters[-1] = (last + "'" * primes, token)
         return self.symbol(primary, sub[0], scope, letters)
 
-    def superscript_value(self, script: Tree, scope: _Scope) -> Expr:
+    def superscript_value(self, script: Node, scope: _Scope) -> Expr:
         arg = script.children[1]
         if isinstance(arg, Tree) and arg.data == "primes":
             raise self.error("a prime only follows a function name, as in g'(h_k)", arg)
@@ -515,7 +520,7 @@ class _Reader:
             if len(items) != 1 or len(items[0].children) != 1:
                 raise self.error("expected one expression in these braces", arg)
             return self.expr(items[0].children[0], scope)
-        token = arg.children[0] if isinstance(arg, Tree) else arg
+        token: Any = arg.children[0] if isinstance(arg, Tree) else arg
         if token.type == "NUMBER":
             return Num(Fraction(str(token)))
         if token.type == "PRIME":
@@ -523,7 +528,7 @@ class _Reader:
         fake = Tree("letter" if token.type == "LETTER" else "greek", [token])
         return self.symbol(fake, None, scope)
 
-    def symbol(self, primary: Tree, sub: Tree | None, scope: _Scope,
+    def symbol(self, primary: Node, sub: Node | None, scope: _Scope,
                letters: list[tuple[str, Token]] | None = None) -> Expr:
         token = primary.children[0]
         written = str(token)
@@ -544,6 +549,7 @@ class _Reader:
                 raise self.error(f"{name_latex(written)} needs its index, as in {shown}",
                                  primary)
             if letters is None:
+                assert sub is not None  # (checked above: one of them is given)
                 letters = self.index_letters(sub.children[1], scope)
             return Ref(name, self.indices(written, name, slots, letters, sub or primary, scope))
         if sub is not None:
@@ -567,10 +573,10 @@ class _Reader:
     def unknown(self, name: str, token: Token) -> str:
         shown = name_latex(name)
         hint = ""
-        start = token.start_pos  # the run of letters this one is in: "sigma" in "sigma(x)"
+        start = token.start_pos or 0  # the run of letters it is in: "sigma" in "sigma(x)"
         while start > 0 and self.text[start - 1].isascii() and self.text[start - 1].isalpha():
             start -= 1
-        run = self.text[start:token.start_pos + 8]
+        run = self.text[start:(token.start_pos or 0) + 8]
         if start == 0 or self.text[start - 1] != "\\":
             for word in ("sigma", "delta", "psi", "exp", "frac", "sum", "partial", "cdot", "ln",
                          "tanh", "cosh", "sinh", "log"):
@@ -637,7 +643,7 @@ class _Reader:
     def index_letters(self, arg, scope: _Scope) -> list[tuple[str, Token]]:
         """Index letters of a subscript: ``k``, ``{jk}``, ``{j,k}``, ``{jk'}``, ``{j1}``."""
         if isinstance(arg, Token) or (isinstance(arg, Tree) and arg.data != "braced"):
-            token = arg if isinstance(arg, Token) else arg.children[0]
+            token: Any = arg if isinstance(arg, Token) else arg.children[0]
             if token.type not in ("LETTER", "NUMBER") or (token.type == "NUMBER"
                                                           and not str(token).isdigit()):
                 raise self.error("an index must be a letter such as j or k", token)
@@ -662,8 +668,9 @@ class _Reader:
         """``w_jk``: LaTeX reads w_j times k; a quantity with two slots means w_{jk}."""
         _, factor = items[i]
         primary, scripts = factor.children[0], factor.children[1:]
-        name = self.vocab.aliases.get(self.name_of(primary) or "", self.name_of(primary))
-        if name not in self.vocab.quantities or len(scripts) != 1 \
+        written = self.name_of(primary)
+        name = self.vocab.aliases.get(written, written) if written is not None else None
+        if name is None or name not in self.vocab.quantities or len(scripts) != 1 \
                 or scripts[0].data != "subscript":
             return None
         arg = scripts[0].children[1]
@@ -736,12 +743,12 @@ class _Reader:
             if target.data == "func" or (following_name is not None
                                          and self.is_function(following_name, scope)):
                 inner, used = self.call(items, i + 1, scope)  # \log\sigma(x)
-                value = Call(name, order, inner)
-                return (_power(value, power, self, factor) if power is not None
-                        else value), used + 1
-            value = Call(name, order, self.factor(following, scope))
-            return (_power(value, power, self, factor) if power is not None else value), 2
-        value = Call(name, order, self.factor(Tree("factor", [target]), scope))
+                nested = Call(name, order, inner)
+                return (_power(nested, power, self, factor) if power is not None
+                        else nested), used + 1
+            applied = Call(name, order, self.factor(following, scope))
+            return (_power(applied, power, self, factor) if power is not None else applied), 2
+        value: Expr = Call(name, order, self.factor(Tree("factor", [target]), scope))
         if power is not None:
             value = _power(value, power, self, factor)
         for script in following.children[1:]:  # \sigma(x)^2 squares the call, not its argument
@@ -751,7 +758,7 @@ class _Reader:
         return value, 2
 
     # ------------------------------------------------------------------ \frac, \sum, d/dx
-    def frac(self, primary: Tree, scope: _Scope) -> Expr:
+    def frac(self, primary: Node, scope: _Scope) -> Expr:
         _, num, den = primary.children
         derivative = self.derivative_parts(num, den)
         if derivative is not None:
@@ -807,7 +814,7 @@ class _Reader:
         """A derivative as written (one by a bar's variable is worked out at the bar)."""
         return Deriv(of, wrt, partial)
 
-    def derivative_operator(self, primary: Tree, scripts) -> tuple[bool, Tree] | None:
+    def derivative_operator(self, primary: Node, scripts) -> tuple[bool, Tree] | None:
         """``\\frac{\\partial}{\\partial h_k}``, ``\\frac{d}{dx}`` or ``\\partial_x``."""
         if primary.data in ("partial", "nabla"):  # \partial_x f, \nabla_{w_{jk}} E
             if len(scripts) != 1 or scripts[0].data != "subscript":
@@ -845,7 +852,7 @@ class _Reader:
             return None
         return marker == "partial", num_factors[1:], den_factors[1:]
 
-    def _differential(self, factor: Tree) -> str | None:
+    def _differential(self, factor: Node) -> str | None:
         primary = factor.children[0]
         if len(factor.children) > 1:
             return None
@@ -868,6 +875,7 @@ class _Reader:
                     return None
                 of_items = items[i + 1:j]
                 joined = self.joined_subscript(items, j + 1, scope)  # dE/dw_jk
+                wrt: Ref | Var
                 if joined is not None and isinstance(joined[0], Ref):
                     wrt, used = joined[0], 1 + joined[1]
                 else:
@@ -898,7 +906,7 @@ class _Reader:
                              factor)
         return value
 
-    def sum(self, primary: Tree, scripts, rest, scope: _Scope) -> Expr:
+    def sum(self, primary: Node, scripts, rest, scope: _Scope) -> Expr:
         sub = [s for s in scripts if s.data == "subscript"]
         sup = [s for s in scripts if s.data == "superscript"]
         if not rest:
@@ -953,7 +961,7 @@ class _Reader:
             over = letter
         return Sum(letter, body, over)
 
-    def sum_without_index(self, primary: Tree, rest, scope: _Scope) -> Expr:
+    def sum_without_index(self, primary: Node, rest, scope: _Scope) -> Expr:
         """``\\sum w_{jk}\\delta_k``: the one index that can be meant (not the answer's own)."""
         body = self.items([(None, rest[0][1])] + rest[1:], scope, primary)
         candidates = sorted(free_indices(body) - self.vocab.free - set(scope.bound))
@@ -980,7 +988,7 @@ class _Reader:
         if d == 0 or d == len(signed) - 1:
             raise self.error("\\dots needs terms on both sides, as in "
                              "\\delta_1 w_{j1} + \\dots + \\delta_K w_{jK}", where)
-        read = [None if n == d else self.term(term, scope) for n, (_, term) in enumerate(signed)]
+        read = {n: self.term(term, scope) for n, (_, term) in enumerate(signed) if n != d}
         last_negative, last = signed[d + 1][0], read[d + 1]
         sizes = set(self.vocab.ranges.values())
         ends = {i for node in last.walk() if isinstance(node, Ref) for i in node.indices
@@ -1020,9 +1028,9 @@ class _Reader:
         total: Expr = Sum(dummy, pattern, letter)
         if last_negative:
             total = Neg(total)
-        terms = [Neg(t) if signed[n][0] else t for n, t in enumerate(read[:matched])]
+        terms = [Neg(read[n]) if signed[n][0] else read[n] for n in range(matched)]
         terms.append(total)
-        terms += [Neg(t) if signed[n][0] else t for n, t in enumerate(read) if n > d + 1]
+        terms += [Neg(read[n]) if signed[n][0] else read[n] for n in sorted(read) if n > d + 1]
         return terms[0] if len(terms) == 1 else Add(tuple(terms))
 
 
@@ -1056,11 +1064,11 @@ def _constant_magnitude(expr: Expr) -> float:
     return 0.0
 
 
-def _product_factors(arg) -> list[tuple[str | None, Tree]] | None:
+def _product_factors(arg) -> list[tuple[str | None, Node]] | None:
     """The factors of a braced \\frac argument that is a plain product, else None."""
     if not (isinstance(arg, Tree) and arg.data == "braced"):
         if isinstance(arg, Tree):
-            token = arg.children[0]
+            token: Any = arg.children[0]
             kind = {"LETTER": "letter", "GREEK": "greek", "NUMBER": "number"}.get(token.type)
             return [(None, Tree("factor", [Tree(kind, [token])]))] if kind else None
         return None
@@ -1074,7 +1082,8 @@ def _product_factors(arg) -> list[tuple[str | None, Tree]] | None:
     if len(term.children) != 1:
         return None
     product = term.children[0]
-    out, op = [], None
+    out: list[tuple[str | None, Node]] = []
+    op = None
     for child in product.children:
         if child.data == "mulop":
             return None
@@ -1092,17 +1101,17 @@ def _flat_tokens(node) -> list[Token]:
     return out
 
 
-def _scripts(factor: Tree, kind: str) -> list[Tree]:
+def _scripts(factor: Node, kind: str) -> list[Tree]:
     return [s for s in factor.children[1:] if isinstance(s, Tree) and s.data == kind]
 
 
-def _is_dots(term: Tree) -> bool:
+def _is_dots(term: Node) -> bool:
     product = term.children[-1]
     return len(product.children) == 1 and product.children[0].children[0].data == "dots" \
         and len(term.children) == 1
 
 
-def _unwrapped(factor: Tree) -> Tree:
+def _unwrapped(factor: Node) -> Node:
     """``{g}'`` and ``{{\\delta }_{k}}``: braces around one symbol are only grouping."""
     primary = factor.children[0]
     if primary.data != "group" or primary.children[0].type != "LBRACE":
@@ -1168,5 +1177,5 @@ def _rebound(expr: Expr, variable: str, value: Ref) -> Expr:
 def _end(node) -> int:
     """Where the text of ``node`` ends."""
     if isinstance(node, Token):
-        return node.end_pos
+        return node.end_pos or 0
     return max((_end(child) for child in node.children if child is not None), default=0)

@@ -61,6 +61,7 @@ def _check_line(part: Part, checker: PartChecker, lines: list[Line], anchor: int
     if anchor is None:
         return UNVERIFIED, "no earlier line could be checked to compare this one with", None
     before = lines[anchor].expr
+    assert before is not None  # an anchor is a line that read
     label = f"line {anchor + 1}"
     if free_indices(line.expr) != free_indices(before):
         summed = {node.index for node in line.expr.walk() if isinstance(node, Sum)}

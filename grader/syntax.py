@@ -172,9 +172,10 @@ def tokenize(text: str) -> list[Token]:
                 raise AnswerError(f"unknown command \\{name}{_command_hint(name)}", start, text)
             continue
         if ch in "0123456789":
-            match = _NUMBER.match(text, pos)
-            emit("NUMBER", match.group(), pos)
-            pos = match.end()
+            digits = _NUMBER.match(text, pos)
+            assert digits is not None  # the character is a digit
+            emit("NUMBER", digits.group(), pos)
+            pos = digits.end()
             continue
         if ch == "." and text.startswith("...", pos):
             emit("DOTS", "...", pos)

@@ -300,7 +300,8 @@ class Evaluator:
         elif isinstance(expr, Pow):
             base, exp = self.value(expr.base), self.value(expr.exp)
             if _depends(expr.base):
-                one = np.asarray(self.backend.number(Fraction(1)), dtype=self.backend.dtype)
+                one: np.ndarray = np.asarray(self.backend.number(Fraction(1)),
+                                             dtype=self.backend.dtype)
                 lowered = combine(self.backend.power, base, Tensor(exp.array - one, exp.axes))
                 local = combine(np.multiply, adjoint, combine(np.multiply, exp, lowered))
                 self._backward(expr.base, reduce_to(local, base), adjoints)

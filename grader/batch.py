@@ -12,16 +12,17 @@ Every file in the folder with a known extension (.json, .md, .tex, .txt) is one 
 3. **Read.** Each remaining file is read into per-part answers; a file that cannot be read gets
    a line with every part ``invalid`` and the reason.
 4. **Grade once per reading.** Answers are read in this process (linear in the length-limited
-   text, no grading) and keyed by (part, reading): answers that read as the same expression
-   chain are graded once, in the pool's workers under the problem's hard time limit, and all
-   get that verdict (each keeps its own ``answer`` text). An answer that does not read is
-   keyed by its text. A part past its time limit comes back ``review`` and the batch goes on.
+   text, no grading) and keyed by (part, reading): answers that read as the same statements
+   are graded once, in the pool's workers under the problem's hard time limit, and all get
+   that verdict (each keeps its own ``answer`` text). An answer that does not read is keyed by
+   its text. A part past its time limit comes back ``review`` and the batch goes on.
 5. **Write as it goes.** A submission's line is appended to results.jsonl (and flushed) as soon
    as its last part is graded, so an interrupted batch loses at most the parts in flight.
 6. **Outputs.** results.jsonl is rewritten in file order; then grades.csv, the Canvas CSV on
    request and report.html (see ``grader.report``). Every output is replaced atomically.
 
-Each line of results.jsonl is the result contract of DESIGN.md plus one extra key, ``"meta"``:
+Each line of results.jsonl is the result contract (docs/results.md) plus one extra key,
+``"meta"``:
 ``{"file", "sha256", "problem_hash"}`` and, for a file that could not be read, ``"unreadable"``
 (the reason). No terminal concerns here: ``progress(done, total)`` is
 called with the count of submissions finished in this run.
@@ -48,10 +49,9 @@ from typing import Any
 
 from .api import job_for, read_submission_for
 from .errors import GraderError, SubmissionError
-from .expr import Expr, to_latex
 from .pool import GradingPool
 from .problem import Part, Problem
-from .reader import read
+from .reader import read_answer
 from .results import PartResult, SubmissionResult, Verdict
 
 SUFFIXES = (".json", ".md", ".tex", ".txt")
@@ -318,22 +318,21 @@ class _ReadingKeys:
         return found
 
 
-def reading(part: Part, latex: str) -> tuple[Expr, ...] | None:
-    """The chain ``latex`` reads as for ``part``, or None when it does not read.
+def reading(part: Part, latex: str) -> tuple | None:
+    """What ``latex`` reads as for ``part`` (every statement, its role and its sides), or None
+    when it does not read at all.
 
     Reading never grades and is linear in the (length-limited) text, so it runs here in the
-    parent; any failure just means the answer is keyed by its text and the worker reports it.
+    parent; two answers that read the same are graded once. A side that does not read keeps
+    its error message in the key, so only the same mistake shares a grade.
     """
     try:
-        return tuple(read(latex, part.vocabulary))
-    except Exception:   # noqa: BLE001 - an unreadable answer is graded (and explained) later
+        statements = read_answer(latex, part.vocabulary)
+    except GraderError:
         return None
-
-
-def reading_latex(part: Part, latex: str) -> str | None:
-    """The reading of ``latex`` printed as LaTeX (``lhs = rhs`` for a chain), or None."""
-    chain = reading(part, latex)
-    return None if chain is None else " = ".join(to_latex(e) for e in chain)
+    return tuple((s.role, s.relation, s.hedged,
+                  tuple(line.expr if line.expr is not None else ("error", str(line.error))
+                        for line in s.lines)) for s in statements)
 
 
 def _deliver(done: queue.SimpleQueue, key: Hashable, future: Future) -> None:

@@ -1,4 +1,4 @@
-"""Result objects: what grading returns, serialised to the JSON contract of DESIGN.md.
+"""Result objects: what grading returns, serialised to the JSON contract (docs/results.md).
 
 ``PartResult.to_json()`` and ``SubmissionResult.to_json()`` give exactly the contract's shapes:
 ``{"problem", "submission", "score", "max_score", "parts": {id: {"score", "max_score",

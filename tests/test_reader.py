@@ -1,4 +1,4 @@
-r"""Tests for grader.reader: every notation of DESIGN.md reads right with the problem's vocabulary.
+r"""Tests for grader.reader: every notation of docs/parsing.md reads with the problem's vocabulary.
 
 Each row compares ``to_latex(read(text))`` with the reading a TA would state. The second half
 holds the silent misreads of the off-the-shelf LaTeX readers (latex2sympy2, sympy's

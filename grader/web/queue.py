@@ -21,7 +21,13 @@ from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable
 
+from ..errors import GraderError
+
 log = logging.getLogger(__name__)
+
+
+class QueueClosed(GraderError):
+    """The queue takes no more work (the app is shutting down)."""
 
 
 class GradingQueue(ABC):
@@ -64,7 +70,7 @@ class EmbeddedGradingQueue(GradingQueue):
     def enqueue(self, submission_id: int) -> None:
         with self._cond:
             if self._closed:
-                raise RuntimeError("the grading queue is closed")
+                raise QueueClosed("the grading queue is closed")
             if submission_id in self._queued:
                 return
             self._queued.add(submission_id)

@@ -13,6 +13,8 @@ import re
 
 from markupsafe import Markup
 
+from ..errors import GraderError
+
 # C0 controls but tab, newline and carriage return; DEL; C1 controls; bidi marks, embeddings,
 # overrides and isolates.
 CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e"
@@ -45,7 +47,7 @@ def first_control(text: str, pattern: re.Pattern = CONTROL) -> str | None:
     return f"U+{ord(match.group()):04X}" if match else None
 
 
-class InvalidText(ValueError):
+class InvalidText(GraderError):
     """A string that is not valid Unicode; ``field`` names where it was."""
 
     def __init__(self, field: str, position: int, char: str):

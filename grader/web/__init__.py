@@ -94,7 +94,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     )
     if test_config is not None:
         app.config.from_mapping(test_config)
-    app.json.sort_keys = False
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # Flask's DefaultJSONProvider
     # Every {{ expression }} of every template shows control characters as visible signs.
     app.jinja_options = {**app.jinja_options, "finalize": visible}
 
@@ -184,7 +184,7 @@ def _register_errors(app: Flask) -> None:
         if isinstance(err, SpecError):   # the server's problem, and it may quote the spec
             app.logger.error("problem spec error: %s", err)
             return _error(500, "this problem is misconfigured; tell your instructor")
-        body = {"error": str(err)}
+        body: dict[str, object] = {"error": str(err)}
         if isinstance(err, AnswerError):
             body["position"] = err.position
         headers = [("WWW-Authenticate", "Bearer")] if _status(err) == 401 else None

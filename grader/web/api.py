@@ -149,8 +149,9 @@ def regrade(problem_id: str):
     problem = svc.problem(problem_id)
     regrade, ids, started = svc.start_regrade(problem)
     url = url_for("api.regrade_progress", problem_id=problem.id)
+    progress = svc.store.regrade(regrade.id) or regrade
     response = jsonify({"problem": problem.id, "started": started, "submissions": ids,
-                        "progress": url, "regrade": svc.store.regrade(regrade.id).to_json()})
+                        "progress": url, "regrade": progress.to_json()})
     response.status_code = 202
     response.headers["Location"] = url
     return response

@@ -56,14 +56,14 @@ def session_is_instructor() -> bool:
 def start_instructor_session() -> None:
     """Log in: a fresh session id (so an id planted before the login is worthless)."""
     session.clear()
-    session.rotate = True
+    session.rotate = True  # type: ignore[attr-defined]  # a ServerSession (grader.web.sessions)
     session["instructor"] = current_app.config["INSTRUCTOR_TOKEN_DIGEST"]
 
 
 def end_session() -> None:
     """Log out: the session's row is deleted, so a copy of the cookie opens nothing."""
     session.clear()
-    session.ended = True
+    session.ended = True  # type: ignore[attr-defined]  # a ServerSession (grader.web.sessions)
 
 
 def instructor_api(view):

@@ -351,6 +351,7 @@ class GradingService:
         for student in sorted(latest, key=str.casefold):
             stored = latest[student]
             result = self.effective(stored)
+            assert result is not None  # only graded submissions are kept above
             rows.append({"student": student, "submission": stored.id,
                          "parts": {pid: result["parts"][pid]["score"]
                                    for pid in problem.parts if pid in result["parts"]},
@@ -383,10 +384,11 @@ class GradingService:
         problem = self.problem(stored.problem)
         part = problem.part(part_id)
         if isinstance(score, str):
+            written = score
             try:
-                score = float(score.strip())
+                score = float(written.strip())
             except ValueError:
-                raise RequestError(f"score must be a number, not '{_short(score)}'") from None
+                raise RequestError(f"score must be a number, not '{_short(written)}'") from None
         if isinstance(score, bool) or not isinstance(score, int | float) or score != score:
             raise RequestError("score must be a number")
         if not 0 <= score <= part.points:

@@ -69,8 +69,8 @@ class StoreSessionInterface(SessionInterface):
                     pass
         return ServerSession()
 
-    def save_session(self, app: Flask, session: ServerSession, response: Response) -> None:
-        if isinstance(session, _NoSession):
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        if isinstance(session, _NoSession) or not isinstance(session, ServerSession):
             return
         name, domain, path = (self.get_cookie_name(app), self.get_cookie_domain(app),
                               self.get_cookie_path(app))

@@ -221,7 +221,7 @@ class Store:
                 " answers, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (problem, student, digest(token), source, document,
                  json.dumps(answers, ensure_ascii=False), PENDING, _now()))
-            return int(cursor.lastrowid)
+            return _row_id(cursor)
 
     def save_result(self, submission_id: int, result: dict) -> None:
         """Store the grader's result: the submission is graded, and done for its regrade."""
@@ -337,7 +337,7 @@ class Store:
             cursor = db.execute(
                 "INSERT INTO regrades (problem, total, started_at, finished_at)"
                 " VALUES (?, ?, ?, ?)", (problem, len(ids), now, None if ids else now))
-            regrade_id = int(cursor.lastrowid)
+            regrade_id = _row_id(cursor)
             db.execute("UPDATE submissions SET regrade_id = ? WHERE problem = ?",
                        (regrade_id, problem))
             row = db.execute("SELECT * FROM regrades WHERE id = ?", (regrade_id,)).fetchone()
@@ -430,3 +430,9 @@ def _regrade(row: sqlite3.Row) -> Regrade:
 
 def _valid_id(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_ID
+
+
+def _row_id(cursor: sqlite3.Cursor) -> int:
+    """The id SQLite gave the row an INSERT just added."""
+    assert cursor.lastrowid is not None  # set by every successful INSERT
+    return cursor.lastrowid

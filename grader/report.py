@@ -3,22 +3,30 @@
 ``render_report`` builds the page from a batch's results: the class's total scores, for each
 part a score histogram and the verdict counts (PNG plots drawn with matplotlib's Agg canvas and
 embedded as ``data:`` URIs), the part's most common answers that were not correct grouped by
-mathematical equivalence (``answer_groups``), the grades that changed since a previous run, and
-the review queue. Styles are inline and nothing is fetched, so the file can be mailed or
-archived as is. Every piece of student text is HTML-escaped.
+mathematical equivalence (``answer_groups``), where written-out derivations first go wrong,
+the grades that changed since a previous run, the review queue and the files that could not
+be read. Styles are inline and nothing is fetched, so the file can be mailed or archived as is.
+
+Two halves: ``report_context`` computes everything the page shows from the results (plain
+data: numbers, texts, plot URIs, in a ``ReportContext``), and the Jinja2 template
+``grader/templates/report.html`` lays it out. The template is rendered with autoescaping on
+and ``visible`` as every expression's ``finalize``, so student text (names, answers, readings,
+feedback) is always escaped and its control characters are shown as visible signs.
 """
 
 from __future__ import annotations
 
 import base64
 import io
+import re
 import statistics
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from html import escape
+from functools import cache
 from pathlib import Path
 
+from jinja2 import Environment, PackageLoader, StrictUndefined
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -155,207 +163,262 @@ def _total_figure(max_score: float, totals: list[float]) -> str:
 
 
 # --------------------------------------------------------------------------------------------
+# The context: what the page shows, computed from the results (templates/report.html lays it out)
+
+DERIVATIONS_SHOWN = 20    # first invalid steps listed per part
+
+
+@dataclass(frozen=True)
+class OverviewRow:
+    """One part in the class overview: its points, mean score and verdict counts."""
+
+    part: str
+    points: float
+    mean: float
+    counts: list[int]                 # one per verdict, in ``Verdict`` order
+
+
+@dataclass(frozen=True)
+class ChangeRow:
+    student: str
+    part: str
+    old: str                          # "0/1 incorrect", "not graded before"
+    new: str
+
+
+@dataclass(frozen=True)
+class Changes:
+    since: str                        # the previous results file, "" when not known
+    rows: list[ChangeRow]
+
+
+@dataclass(frozen=True)
+class GroupRow:
+    """One answer group as the page shows it (texts already cut to ``ANSWER_CHARS``)."""
+
+    count: int
+    verdict: str
+    score: float                      # the most common score in the group
+    reading: str                      # "" when none of the answers could be read
+    example: str                      # the most common way of writing it
+    variants: int                     # distinct ways of writing it
+    feedback: str                     # the most common feedback
+    students: list[str]               # the first ``STUDENTS_SHOWN``
+    more_students: int
+
+
+@dataclass(frozen=True)
+class BrokenStep:
+    student: str
+    latex: str                        # the first invalid step, cut to ``ANSWER_CHARS``
+    message: str
+
+
+@dataclass(frozen=True)
+class Derivations:
+    """The part's written-out derivations: step statuses and where the broken ones go wrong."""
+
+    written: int
+    steps: list[tuple[str, int]]      # (status, count) for the statuses that occur
+    broken: int                       # derivations with an invalid step
+    first_invalid: list[BrokenStep]   # the first ``DERIVATIONS_SHOWN`` of them
+    more: int
+
+
+@dataclass(frozen=True)
+class PartSection:
+    part: str
+    points: float
+    plot: str                         # data: URI of the histogram and verdicts, "" if no answers
+    verdicts: list[tuple[str, int]]   # (verdict, count) for the verdicts that occur
+    derivations: Derivations | None
+    given: int                        # answers written (not missing)
+    groups: list[GroupRow]            # the first ``GROUPS_SHOWN``
+    grouped_answers: int              # answers that were not fully correct, in all groups
+    group_count: int
+    more_groups: int
+    more_answers: int                 # answers in the groups not shown
+
+
+@dataclass(frozen=True)
+class ReviewRow:
+    student: str
+    part: str
+    answer: str                       # cut to ``ANSWER_CHARS``
+    reading: str
+    feedback: str
+    flags: list[str]
+
+
+@dataclass(frozen=True)
+class ReportContext:
+    """Everything ``templates/report.html`` shows; student text is plain (the template escapes).
+
+    Numbers stay numbers (the template formats them); plots are ``data:`` URIs.
+    """
+
+    title: str
+    problem: str
+    points: float
+    submissions: int
+    mean: float | None                # None when there are no submissions
+    median: float | None
+    full_marks: int
+    to_review: int
+    generated: datetime
+    verdicts: list[str]               # every verdict, in ``Verdict`` order
+    colors: dict[str, str]            # verdict -> badge colour
+    overview: list[OverviewRow]
+    totals_plot: str                  # "" when there are no submissions
+    changes: Changes | None           # None when no previous run was compared
+    parts: list[PartSection]
+    review: list[ReviewRow]
+    unreadable: list[tuple[str, str]]  # (file, reason), by file
+
+
+def _cut(text: str) -> str:
+    """Student text as the page shows it: at most ``ANSWER_CHARS`` characters."""
+    return text if len(text) <= ANSWER_CHARS else text[:ANSWER_CHARS] + " …"
+
+
+def report_context(problem: Problem, results: list[SubmissionResult], *,
+                   changes=None, unreadable: dict[str, str] | None = None,
+                   previous: Path | None = None, generated: datetime) -> ReportContext:
+    """What the report shows, from the results alone (options as for ``render_report``)."""
+    totals = [r.score for r in results]
+    review = [ReviewRow(student, part.part, _cut(part.answer), _cut(part.interpreted or ""),
+                        part.feedback, list(part.flags))
+              for student, part in review_queue(results)]
+    return ReportContext(
+        title=problem.title, problem=problem.id, points=problem.points,
+        submissions=len(results),
+        mean=statistics.fmean(totals) if totals else None,
+        median=statistics.median(totals) if totals else None,
+        full_marks=sum(t >= problem.points - 1e-9 for t in totals),
+        to_review=len(review),
+        generated=generated,
+        verdicts=[v.value for v in Verdict],
+        colors={v.value: color for v, color in VERDICT_COLORS.items()},
+        overview=_overview(problem, results),
+        totals_plot=_total_figure(problem.points, totals) if totals else "",
+        changes=None if changes is None else Changes(
+            str(previous) if previous else "",
+            [ChangeRow(c.student, c.part, c.old, c.new) for c in changes]),
+        parts=[_part_section(part.id, part.points, results) for part in problem.parts.values()],
+        review=review,
+        unreadable=sorted((unreadable or {}).items()),
+    )
+
+
+def _overview(problem: Problem, results: list[SubmissionResult]) -> list[OverviewRow]:
+    rows = []
+    for pid, part in problem.parts.items():
+        got = [r.parts[pid] for r in results if pid in r.parts]
+        counts = Counter(p.verdict for p in got)
+        mean = statistics.fmean(p.score for p in got) if got else 0.0
+        rows.append(OverviewRow(pid, part.points, mean, [counts[v] for v in Verdict]))
+    return rows
+
+
+def _part_section(pid: str, points: float, results: list[SubmissionResult]) -> PartSection:
+    got = [r.parts[pid] for r in results if pid in r.parts]
+    verdicts = Counter(p.verdict for p in got)
+    groups = answer_groups(results, pid)
+    rest = groups[GROUPS_SHOWN:]
+    return PartSection(
+        part=pid, points=points,
+        plot=_part_figure(pid, points, [p.score for p in got], verdicts) if got else "",
+        verdicts=[(v.value, verdicts[v]) for v in Verdict if verdicts[v]],
+        derivations=_derivations(pid, results),
+        given=sum(bool(p.answer) and p.verdict is not Verdict.MISSING for p in got),
+        groups=[_group_row(g) for g in groups[:GROUPS_SHOWN]],
+        grouped_answers=sum(g.count for g in groups),
+        group_count=len(groups),
+        more_groups=len(rest),
+        more_answers=sum(g.count for g in rest),
+    )
+
+
+def _group_row(group: AnswerGroup) -> GroupRow:
+    return GroupRow(
+        count=group.count, verdict=Verdict(group.verdict).value,
+        score=group.scores.most_common(1)[0][0],
+        reading=_cut(group.reading), example=_cut(group.example),
+        variants=len(group.answers),
+        feedback=group.feedback.most_common(1)[0][0],
+        students=group.students[:STUDENTS_SHOWN],
+        more_students=max(len(group.students) - STUDENTS_SHOWN, 0),
+    )
+
+
+def _derivations(pid: str, results: list[SubmissionResult]) -> Derivations | None:
+    """Step statuses of the part's derivations, and where each broken one first goes wrong."""
+    with_steps = [(r.submission, r.parts[pid]) for r in results
+                  if pid in r.parts and r.parts[pid].steps]
+    if not with_steps:
+        return None
+    counts = Counter(step.status for _, part in with_steps for step in part.steps[1:])
+    broken = [(student, next(s for s in part.steps if s.status == "invalid"))
+              for student, part in with_steps if any(s.status == "invalid" for s in part.steps)]
+    return Derivations(
+        written=len(with_steps),
+        steps=[(s, counts[s]) for s in ("valid", "invalid", "unverified") if counts[s]],
+        broken=len(broken),
+        first_invalid=[BrokenStep(student, _cut(step.latex), step.message)
+                       for student, step in broken[:DERIVATIONS_SHOWN]],
+        more=max(len(broken) - DERIVATIONS_SHOWN, 0),
+    )
+
+
+# --------------------------------------------------------------------------------------------
 # The page
 
-_CSS = """
-body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#212121;
-  margin:0 auto;max-width:1100px;padding:24px}
-h1{font-size:22px;margin:0 0 4px}h2{font-size:18px;margin:32px 0 8px;border-bottom:1px solid
-  #ddd;padding-bottom:4px}h3{font-size:15px;margin:16px 0 6px}
-.meta{color:#616161;margin:0 0 16px}
-table{border-collapse:collapse;width:100%;margin:6px 0 12px}
-th,td{border-bottom:1px solid #e0e0e0;padding:4px 8px;text-align:left;vertical-align:top}
-th{background:#f5f5f5;font-weight:600}td.n,th.n{text-align:right;white-space:nowrap}
-code{font:12.5px/1.4 ui-monospace,Menlo,Consolas,monospace;background:#f6f8fa;padding:1px 3px;
-  border-radius:3px;word-break:break-word}
-.v{display:inline-block;padding:0 6px;border-radius:8px;color:#fff;font-size:12px}
-.none{color:#757575;font-style:italic}.who{color:#616161;font-size:12px}
-img{max-width:100%;height:auto}nav a{margin-right:12px}
-"""
+# C0 controls but tab, newline and carriage return; DEL; C1 controls; the bidi marks,
+# embeddings, overrides and isolates that can make text read backwards. The same set as the
+# web pages' (grader.web.text.CONTROL), kept here so the batch never imports the web service.
+CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e"
+                     "\u2066-\u2069]")
 
 
-def _e(text: object) -> str:
-    return escape(str(text), quote=True)
+def _sign(match: re.Match) -> str:
+    code = ord(match.group())
+    if code < 0x20:
+        return chr(0x2400 + code)          # the Unicode control pictures: U+0007 is shown ␇
+    if code == 0x7F:
+        return "\u2421"                    # ␡
+    return f"[U+{code:04X}]"
 
 
-def _code(text: str) -> str:
-    if not text:
-        return '<span class="none">(empty)</span>'
-    cut = text if len(text) <= ANSWER_CHARS else text[:ANSWER_CHARS] + " …"
-    return f"<code>{_e(cut)}</code>"
+def visible(value):
+    """Jinja's ``finalize``: a string with its control characters shown as visible signs.
+
+    A Markup string (a macro's output) stays Markup: the signs are plain text, so it is as safe
+    as it was; any other string is escaped by the template as usual.
+    """
+    if isinstance(value, str) and CONTROL.search(value):
+        return type(value)(CONTROL.sub(_sign, value))
+    return value
 
 
-def _badge(verdict: Verdict | str) -> str:
-    verdict = Verdict(verdict)
-    return (f'<span class="v" style="background:{VERDICT_COLORS[verdict]}">'
-            f"{_e(verdict.value)}</span>")
-
-
-def _img(uri: str, alt: str) -> str:
-    return f'<img src="{uri}" alt="{_e(alt)}">'
+@cache
+def _environment() -> Environment:
+    """The report's Jinja environment: the package's templates, every expression escaped."""
+    return Environment(loader=PackageLoader("grader", "templates"), autoescape=True,
+                       finalize=visible, undefined=StrictUndefined,
+                       trim_blocks=True, lstrip_blocks=True)
 
 
 def render_report(problem: Problem, results: list[SubmissionResult], *,
                   changes=None, unreadable: dict[str, str] | None = None,
                   previous: Path | None = None, generated: datetime | None = None) -> str:
-    """The report as one HTML page (see the module docstring)."""
-    generated = generated or datetime.now(UTC)
-    totals = [r.score for r in results]
-    parts = list(problem.parts.values())
-    queue = review_queue(results)
-    html = ['<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
-            f"<title>Batch report: {_e(problem.title)}</title>",
-            f"<style>{_CSS}</style></head><body>",
-            f"<h1>{_e(problem.title)} <span class='meta'>({_e(problem.id)})</span></h1>"]
-    summary = f"{len(results)} submissions, graded out of {problem.points:g} points"
-    if totals:
-        full = sum(t >= problem.points - 1e-9 for t in totals)
-        summary += (f"; mean {statistics.fmean(totals):.2f}, median "
-                    f"{statistics.median(totals):g}, full marks {full}")
-    reviews = f"{len(queue)} answer{'s' * (len(queue) != 1)} to review"
-    html.append(f'<p class="meta">{_e(summary)}. {reviews}. Generated '
-                f"{_e(generated.strftime('%Y-%m-%d %H:%M UTC'))}.</p>")
-    links = [f'<a href="#part-{_e(p.id)}">part ({_e(p.id)})</a>' for p in parts]
-    links += ['<a href="#review">review queue</a>']
-    if changes is not None:
-        links.insert(0, '<a href="#changes">changed grades</a>')
-    html.append("<nav>" + "".join(links) + "</nav>")
+    """The report as one HTML page (see the module docstring).
 
-    html.append(_overview(problem, results))
-    if totals:
-        html.append(_img(_total_figure(problem.points, totals), "histogram of total scores"))
-    if changes is not None:
-        html.append(_changes(changes, previous))
-    for part in parts:
-        html.append(_part_section(part.id, part.points, results))
-    html.append(_review(queue))
-    if unreadable:
-        html.append("<h2>Files that could not be read</h2><table><tr><th>file</th>"
-                    "<th>reason</th></tr>")
-        html.extend(f"<tr><td>{_e(name)}</td><td>{_e(reason)}</td></tr>"
-                    for name, reason in sorted(unreadable.items()))
-        html.append("</table>")
-    html.append("</body></html>")
-    return "\n".join(html)
-
-
-def _overview(problem: Problem, results: list[SubmissionResult]) -> str:
-    rows = ['<table><tr><th>part</th><th class="n">points</th><th class="n">mean</th>'
-            + "".join(f'<th class="n">{_badge(v)}</th>' for v in Verdict) + "</tr>"]
-    for pid, part in problem.parts.items():
-        got = [r.parts[pid] for r in results if pid in r.parts]
-        counts = Counter(p.verdict for p in got)
-        mean = statistics.fmean(p.score for p in got) if got else 0.0
-        rows.append(f'<tr><td><a href="#part-{_e(pid)}">({_e(pid)})</a></td>'
-                    f'<td class="n">{part.points:g}</td><td class="n">{mean:.2f}</td>'
-                    + "".join(f'<td class="n">{counts[v]}</td>' for v in Verdict) + "</tr>")
-    rows.append("</table>")
-    return "\n".join(rows)
-
-
-def _part_section(pid: str, points: float, results: list[SubmissionResult]) -> str:
-    got = [r.parts[pid] for r in results if pid in r.parts]
-    verdicts = Counter(p.verdict for p in got)
-    out = [f'<h2 id="part-{_e(pid)}">Part ({_e(pid)}) <span class="meta">{points:g} '
-           f"point{'s' * (points != 1)}</span></h2>"]
-    if got:
-        out.append(_img(_part_figure(pid, points, [p.score for p in got], verdicts),
-                        f"part {pid}: score histogram and verdict counts"))
-    out.append("<p>" + ", ".join(f"{_badge(v)} {verdicts[v]}" for v in Verdict if verdicts[v])
-               + "</p>")
-    out.append(_derivations(pid, results))
-    groups = answer_groups(results, pid)
-    if not groups:
-        given = sum(bool(p.answer) and p.verdict is not Verdict.MISSING for p in got)
-        out.append('<p class="none">' + ("Every answer given was correct." if given else
-                                         "No answers were given for this part.") + "</p>")
-        return "\n".join(out)
-    shown = groups[:GROUPS_SHOWN]
-    answers = sum(g.count for g in groups)
-    out.append(f"<h3>Most common answers that were not correct ({answers} answers in "
-               f"{len(groups)} groups of equal mathematics)</h3>")
-    out.append('<table><tr><th class="n">count</th><th>verdict</th><th>read as</th>'
-               "<th>example as written</th><th>feedback given</th></tr>")
-    for group in shown:
-        who = ", ".join(group.students[:STUDENTS_SHOWN])
-        if len(group.students) > STUDENTS_SHOWN:
-            who += f", and {len(group.students) - STUDENTS_SHOWN} more"
-        variants = len(group.answers)
-        written = _code(group.example) + (f'<div class="who">{variants} ways of writing it'
-                                          "</div>" if variants > 1 else "")
-        score = group.scores.most_common(1)[0][0]
-        out.append(
-            f'<tr><td class="n">{group.count}</td>'
-            f"<td>{_badge(group.verdict)} <span class='who'>{score:g}/{points:g}</span></td>"
-            f"<td>{_code(group.reading) if group.reading else '<span class=none>not read</span>'}"
-            f"</td><td>{written}</td><td>{_e(group.feedback.most_common(1)[0][0])}"
-            f'<div class="who">{_e(who)}</div></td></tr>')
-    out.append("</table>")
-    rest = groups[GROUPS_SHOWN:]
-    if rest:
-        out.append(f'<p class="meta">and {len(rest)} more groups with '
-                   f"{sum(g.count for g in rest)} answers (all in results.jsonl).</p>")
-    return "\n".join(out)
-
-
-DERIVATIONS_SHOWN = 20
-
-
-def _derivations(pid: str, results: list[SubmissionResult]) -> str:
-    """Step statuses of the part's derivations, and where each broken one first goes wrong."""
-    with_steps = [(r.submission, r.parts[pid]) for r in results
-                  if pid in r.parts and r.parts[pid].steps]
-    if not with_steps:
-        return ""
-    counts = Counter(step.status for _, part in with_steps for step in part.steps[1:])
-    broken = [(student, next(s for s in part.steps if s.status == "invalid"))
-              for student, part in with_steps if any(s.status == "invalid" for s in part.steps)]
-    out = [f"<h3>Derivations ({len(with_steps)} written out)</h3>",
-           "<p>Steps: " + ", ".join(f"{counts[s]} {s}" for s in ("valid", "invalid", "unverified")
-                                    if counts[s]) + "</p>"]
-    if broken:
-        out.append(f"<p>{len(broken)} derivation{'s' * (len(broken) != 1)} with an invalid "
-                   "step; the first invalid step of each:</p>")
-        out.append("<table><tr><th>student</th><th>first invalid step</th><th>why</th></tr>")
-        for student, step in broken[:DERIVATIONS_SHOWN]:
-            out.append(f"<tr><td>{_e(student)}</td><td>{_code(step.latex)}</td>"
-                       f"<td>{_e(step.message)}</td></tr>")
-        out.append("</table>")
-        if len(broken) > DERIVATIONS_SHOWN:
-            out.append(f'<p class="meta">and {len(broken) - DERIVATIONS_SHOWN} more '
-                       "(all in results.jsonl).</p>")
-    return "\n".join(out)
-
-
-def _changes(changes, previous: Path | None) -> str:
-    source = f" since {_e(previous)}" if previous else ""
-    out = [f'<h2 id="changes">Changed grades{source}</h2>']
-    if not changes:
-        out.append('<p class="none">No grade changed.</p>')
-        return "\n".join(out)
-    out.append(f"<p>{len(changes)} grade{'s' * (len(changes) != 1)} changed.</p>")
-    out.append("<table><tr><th>student</th><th>part</th><th>before</th><th>now</th></tr>")
-    out.extend(f"<tr><td>{_e(c.student)}</td><td>{_e(c.part)}</td><td>{_e(c.old)}</td>"
-               f"<td>{_e(c.new)}</td></tr>" for c in changes)
-    out.append("</table>")
-    return "\n".join(out)
-
-
-def _review(queue: list[tuple[str, PartResult]]) -> str:
-    out = [f'<h2 id="review">Review queue ({len(queue)})</h2>']
-    if not queue:
-        out.append('<p class="none">Nothing to review: every answer got a verdict.</p>')
-        return "\n".join(out)
-    out.append("<table><tr><th>student</th><th>part</th><th>answer as written</th>"
-               "<th>read as</th><th>why</th></tr>")
-    for student, part in queue:
-        flags = f'<div class="who">{_e(", ".join(part.flags))}</div>' if part.flags else ""
-        reading = _code(part.interpreted) if part.interpreted else ""
-        out.append(f"<tr><td>{_e(student)}</td><td>({_e(part.part)})</td>"
-                   f"<td>{_code(part.answer)}</td><td>{reading}</td>"
-                   f"<td>{_e(part.feedback)}{flags}</td></tr>")
-    out.append("</table>")
-    return "\n".join(out)
+    ``changes``: the ``GradeChange`` list of a comparison with ``previous`` (None: no section);
+    ``unreadable``: file name -> reason; ``generated``: the time shown (default: now).
+    """
+    context = report_context(problem, results, changes=changes, unreadable=unreadable,
+                             previous=previous, generated=generated or datetime.now(UTC))
+    return _environment().get_template("report.html").render(report=context)
 
 
 def write_report(problem: Problem, results: list[SubmissionResult], path: Path,

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from html import escape
 
+from . import functions
 from .errors import EvaluationError, GraderError
 from .greek import LETTERS
 
@@ -171,10 +172,6 @@ def shadowed_indices(expr: Expr) -> set[str]:
 
 # ---------------------------------------------------------------------------- printing
 
-FUNCTION_LATEX = {"exp": "\\exp", "ln": "\\ln", "log": "\\log", "tanh": "\\tanh",
-                  "sin": "\\sin", "cos": "\\cos", "cosh": "\\cosh", "sinh": "\\sinh",
-                  "sech": "\\operatorname{sech}"}
-
 _PREC_ADD, _PREC_MUL, _PREC_NEG, _PREC_POW, _PREC_ATOM = 1, 2, 3, 4, 5
 
 
@@ -182,7 +179,7 @@ def name_latex(name: str) -> str:
     """LaTeX for a symbol name: Greek names get their backslash."""
     if name in LETTERS:
         return "\\" + name
-    return FUNCTION_LATEX.get(name, name)
+    return functions.latex(name) or name
 
 
 def _indices_latex(indices: tuple[str, ...]) -> str:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
+from . import functions
 from .errors import AnswerError, IndexMismatch, ProblemNotFound, SpecError
 from .expr import Deriv, Expr, free_indices
 from .network import Equation, Network
@@ -478,7 +479,7 @@ class _SpecLoader:
         for name in self.strings(raw, "in_terms_of", where, n, default=[]):
             bare = name.lstrip("\\").rstrip("'")
             if bare not in vocab.quantities and bare not in vocab.functions \
-                    and bare not in variables:
+                    and bare not in variables and not functions.known_name(bare):
                 raise self.fail(f"{where}in_terms_of", f"'{name}' is not a name of this problem",
                                 n)
             in_terms_of.add(bare)

@@ -22,6 +22,7 @@ from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 from lark.lexer import Lexer
 
+from . import functions
 from .errors import AnswerError
 from .greek import NAMES
 
@@ -30,10 +31,9 @@ MAX_EXPRESSION_CHARS = 2000  # one side of one statement
 MAX_NESTING = 24
 
 GREEK = NAMES  # the letters \\sigma, \\delta, ... (grader.greek)
-# Functions the reader knows by their command (\exp) or as an upright word (\operatorname{sech}).
-FUNCTION_COMMANDS = {"exp", "ln", "log", "tanh", "cosh", "sinh", "sech", "sin", "cos"}
-FUNCTION_WORDS = {**{name: name for name in FUNCTION_COMMANDS}, "sigmoid": "sigma",
-                  "sigma": "sigma"}
+# Functions the reader knows by their command (\exp) or as an upright word (\operatorname{sech}):
+# the table in grader.functions.
+FUNCTION_COMMANDS = set(functions.COMMANDS)
 # Commands that only change spacing or size: dropped.
 SPACING = {",", ";", ":", "!", " ", "quad", "qquad", "displaystyle", "textstyle", "limits",
            "nolimits", "\\", "scriptstyle", "enspace", "thinspace", "medspace", "thickspace",
@@ -162,7 +162,7 @@ def tokenize(text: str) -> list[Token]:
             elif name in GREEK:
                 emit("GREEK", name, start, len(name) + 1)
             elif name in FUNCTION_COMMANDS:
-                emit("FUNC", name, start, len(name) + 1)
+                emit("FUNC", functions.COMMANDS[name], start, len(name) + 1)
             elif name in WORD_COMMANDS:
                 raise AnswerError(f"\\{name} needs its word in braces, as in "
                                   f"\\{name}{{sigmoid}}", start, text)
@@ -199,8 +199,8 @@ def _word(match: re.Match[str], text: str, emit) -> None:
     at = match.start(2)
     if word.lower() == "times":  # \text{times}: a multiplication written in words
         emit("TIMES", "\\times", match.start(), len(match.group()))
-    elif word in FUNCTION_WORDS or word.lower() in ("sigmoid", "sech"):
-        emit("FUNC", FUNCTION_WORDS.get(word, word.lower()), match.start(), len(match.group()))
+    elif (function := functions.by_word(word)) is not None:
+        emit("FUNC", function, match.start(), len(match.group()))
     elif re.fullmatch(r"[A-Za-z]", word) or (command not in TEXT_COMMANDS and command !=
                                              "operatorname" and re.fullmatch(r"[A-Za-z]+",
                                                                              word)):

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from . import functions
 from .errors import AnswerError, IndexMismatch, ProblemNotFound, SpecError
-from .expr import Deriv, Expr, free_indices
+from .expr import Deriv, Expr, Var, free_indices
 from .network import Equation, Network
 from .reader import Vocabulary, read, read_expression
 from .syntax import parse
@@ -449,6 +449,19 @@ class _SpecLoader:
                                      f"({', '.join(ranges)})")
         return name, letters
 
+    def check_variable(self, v: str, vocab: Vocabulary, key: str, part: int) -> None:
+        """A part's variable is one letter; it may shadow an indexed quantity (s for s_j)."""
+        if not isinstance(v, str) or not re.fullmatch(r"[a-zA-Z]", v):
+            raise self.fail(key, f"'{v}' must be one free letter", part)
+        if v in vocab.ranges:
+            raise self.fail(key, f"'{v}' is an index letter of the network", part)
+        if v in vocab.functions or v in vocab.aliases or v in ("e", "d"):
+            meaning = {"e": "Euler's number", "d": "the d of a derivative"}.get(v, "a function")
+            raise self.fail(key, f"'{v}' already means {meaning} in answers", part)
+        if v in vocab.quantities and not vocab.quantities[v]:
+            raise self.fail(key, f"'{v}' is a quantity of the network without an index; a "
+                            "variable may only shadow an indexed quantity (s for s_j)", part)
+
     def part(self, raw: dict, n: int, network: Network, vocab: Vocabulary, defaults) -> Part:
         where = f"parts[{n}]."
         part_id = self.get(raw, "id", str, where, n)
@@ -458,8 +471,7 @@ class _SpecLoader:
             raise self.fail(f"{where}points", "must be positive", n)
         variables = tuple(self.strings(raw, "variables", where, n, default=[]))
         for v in variables:
-            if not re.fullmatch(r"[a-zA-Z]", v) or v in vocab.quantities or v in vocab.ranges:
-                raise self.fail(f"{where}variables", f"'{v}' must be one free letter", n)
+            self.check_variable(v, vocab, f"{where}variables", n)
         activation = self.get(raw, "activation", str, where, n, default="") or None
         if activation is not None and activation not in FIXED_ACTIVATIONS:
             raise self.fail(f"{where}activation",
@@ -469,6 +481,12 @@ class _SpecLoader:
                                 range_names=vocab.range_names, aliases=vocab.aliases)
         asks = self.get(raw, "asks", str, where, n)
         asks_expr = self.expression(asks, part_vocab, f"{where}asks", n)
+        used = {node.name for node in asks_expr.walk() if isinstance(node, Var)}
+        for v in variables:
+            if v not in used:
+                raise self.fail(f"{where}variables", f"'{v}' is not used in 'asks' ({asks!r}): "
+                                "a part's variable is what the asked quantity is a function "
+                                "of, as in asks = \"g'(x)\" with variables = [\"x\"]", n)
         part_vocab = replace(part_vocab, free=free_indices(asks_expr))
         reference = self.get(raw, "reference", str, where, n)
         reference_expr = self.expression(reference, part_vocab, f"{where}reference", n)

@@ -75,6 +75,8 @@ class Vocabulary:
     ``range_names`` says in words what an index runs over, for messages. ``aliases`` maps other
     names a spec accepts to its own (``W`` -> ``w``); ``free`` holds the free indices of the
     asked quantity (a ``\\sum`` without an index sums the one index not among them).
+    ``variables`` are the part's own scalar variables (``x`` in g'(x)): written bare, one
+    shadows an indexed quantity of the same name (``s`` is the variable, ``s_j`` the network's).
     """
 
     ranges: Mapping[str, str]
@@ -536,6 +538,8 @@ class _Reader:
         if written in scope.dummies and sub is None and letters is None:
             return Var(written)
         name = vocab.aliases.get(written, written)
+        if written in vocab.variables and sub is None and letters is None:
+            return Var(written)  # a part's own variable shadows the network's s_j
         if name in vocab.quantities:
             slots = vocab.quantities[name]
             if not slots:

@@ -98,7 +98,11 @@ def test_correct_examples_of_a_defective_spec_pass(bad_examples):
     ("bad_reference.toml", "parts[0] ('a').reference", 14, "cannot read 'g(h_k'"),
     ("simplex_scalar.toml", "network.simplex[0]", 6, "has no index to sum over"),
     ("bad_toml.toml", "(file)", None, "not valid TOML"),
-], ids=["unknown-key", "unreadable-reference", "simplex-without-index", "not-toml"])
+    ("unused_variable.toml", "parts[0] ('a').variables", 16, "'s' is not used in 'asks'"),
+    ("scalar_variable.toml", "parts[0] ('a').variables", 16,
+     "'o' is a quantity of the network without an index"),
+], ids=["unknown-key", "unreadable-reference", "simplex-without-index", "not-toml",
+        "unused-variable", "variable-shadows-a-scalar"])
 def test_malformed_spec_names_file_key_and_line(name, key, line, message):
     with pytest.raises(SpecError) as err:
         load_problem(SPECS / name)

@@ -288,3 +288,27 @@ def test_a_spec_may_accept_other_names_off_by_default(problem) -> None:
         .verdict.value == "correct"
     assert grade_answer(aliased, "a", r"W_{ij}").verdict.value == "incorrect"
     assert "did you mean w?" in grade_answer(problem, "c", r"W_{jk}").feedback
+
+
+# ---------------------------------------------------------------------------- part-local variables
+
+SHADOW = Path(__file__).parent / "data" / "specs" / "shadow.toml"
+
+
+@pytest.mark.parametrize("part, answer, verdict, words", [
+    ("a", r"1 - \tanh^2(s)", C, "Correct."),
+    ("a", r"\tanh'(s) = 1 - \tanh(s)^2", C, "Correct."),
+    ("a", r"\frac{d}{ds}\tanh(s) = (1 - \tanh s)(1 + \tanh s)", C, "Correct."),
+    ("a", r"\operatorname{sech}^2(s)", C, "you used \\operatorname{sech}"),
+    ("a", r"1 + \tanh^2(s)", W, ""),
+    ("a", r"\tanh'(s)", W, "Circular"),
+    ("a", r"1 - \tanh^2(s_j)", W, "Wrong indices"),
+    ("b", r"h_j (1 - h_j^2)", C, "Correct."),
+    ("b", r"h_j (1 - \tanh^2(s))", X, "s needs its index, as in s_{j}"),
+], ids=lambda v: v if isinstance(v, str) and len(v) > 2 else None)
+def test_a_part_variable_shadows_a_network_name(part, answer, verdict, words) -> None:
+    """In part (a), with variables = ["s"], a bare s is the variable though the network has
+    s_j; s_j is still the network's quantity, and in part (b) a bare s means nothing."""
+    result = grade_answer(load_problem(SHADOW), part, answer)
+    assert result.verdict.value == verdict, result.feedback
+    assert words in result.feedback

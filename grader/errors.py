@@ -79,6 +79,12 @@ class IndexMismatch(GraderError):
     """
 
 
+class ShapeMismatch(IndexMismatch):
+    """A vector-matrix answer whose shapes do not fit: a product of sizes that do not match, a
+    column where a row is asked. Graded ``incorrect`` with the shapes named, like an index
+    mismatch: the student wrote real mathematics, of the wrong shape."""
+
+
 class EvaluationError(GraderError):
     """An expression cannot be evaluated on the network: a construction the evaluator does not
     support, a unit that does not exist, a number too large to recompute exactly. Graded

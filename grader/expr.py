@@ -144,6 +144,52 @@ class Deriv(Expr):
         return (self.of, self.wrt)
 
 
+@dataclass(frozen=True)
+class Transpose(Expr):
+    """The transpose of a vector or matrix of a vector-matrix problem: x^T, W^\\top."""
+
+    arg: Expr
+
+    def children(self):
+        return (self.arg,)
+
+
+@dataclass(frozen=True)
+class MatMul(Expr):
+    """A matrix product in the order written (W_2^T (p - y)); scalar factors scale it.
+
+    Unlike ``Mul`` it does not commute: nothing reorders its factors.
+    """
+
+    factors: tuple[Expr, ...]
+
+    def children(self):
+        return self.factors
+
+
+@dataclass(frozen=True)
+class Hadamard(Expr):
+    """The elementwise product of vectors or matrices of one shape: a \\odot b."""
+
+    factors: tuple[Expr, ...]
+
+    def children(self):
+        return self.factors
+
+
+@dataclass(frozen=True)
+class Diag(Expr):
+    """The diagonal matrix whose diagonal is the vector ``arg``: diag(v)."""
+
+    arg: Expr
+
+    def children(self):
+        return (self.arg,)
+
+
+MATRIX_NODES = (Transpose, MatMul, Hadamard, Diag)
+
+
 def is_concrete(index: str) -> bool:
     """Whether an index names one unit (``1``, ``2``, the last ``K``) rather than ranging."""
     return not index[:1].islower()
@@ -176,7 +222,10 @@ _PREC_ADD, _PREC_MUL, _PREC_NEG, _PREC_POW, _PREC_ATOM = 1, 2, 3, 4, 5
 
 
 def name_latex(name: str) -> str:
-    """LaTeX for a symbol name: Greek names get their backslash."""
+    """LaTeX for a symbol name: Greek names get their backslash; ``W_2`` keeps its subscript."""
+    base, mark, label = name.partition("_")
+    if mark and base and label:  # a vector or matrix of a vector-matrix problem: W_2, delta_1
+        return name_latex(base) + "_{" + label + "}"
     if name in LETTERS:
         return "\\" + name
     return functions.latex(name) or name
@@ -191,13 +240,13 @@ def _indices_latex(indices: tuple[str, ...]) -> str:
 def _prec(expr: Expr) -> int:
     if isinstance(expr, Add):
         return _PREC_ADD
-    if isinstance(expr, (Mul, Div, Sum, Deriv)):
+    if isinstance(expr, (Mul, Div, Sum, Deriv, MatMul, Hadamard)):
         return _PREC_MUL
     if isinstance(expr, Neg):
         return _PREC_NEG
     if isinstance(expr, Num) and (expr.value < 0 or expr.value.denominator != 1):
         return _PREC_MUL
-    if isinstance(expr, Pow):
+    if isinstance(expr, (Pow, Transpose)):
         return _PREC_POW
     return _PREC_ATOM
 
@@ -261,7 +310,17 @@ def to_latex(expr: Expr) -> str:
     if isinstance(expr, Var):
         return name_latex(expr.name)
     if isinstance(expr, Ref):
+        if "_" in expr.name and expr.indices:  # an entry of W_2: (W_2)_{jk}
+            return f"\\left({name_latex(expr.name)}\\right){_indices_latex(expr.indices)}"
         return name_latex(expr.name) + _indices_latex(expr.indices)
+    if isinstance(expr, Transpose):
+        return wrap(expr.arg, _PREC_ATOM) + "^{\\top}"
+    if isinstance(expr, MatMul):
+        return " ".join(wrap(f, _PREC_POW) for f in expr.factors)
+    if isinstance(expr, Hadamard):
+        return " \\odot ".join(wrap(f, _PREC_POW) for f in expr.factors)
+    if isinstance(expr, Diag):
+        return f"\\operatorname{{diag}}\\left({to_latex(expr.arg)}\\right)"
     if isinstance(expr, Neg):
         return "-" + wrap(expr.arg, _after_sign(expr.arg))
     if isinstance(expr, Add):
@@ -294,6 +353,9 @@ def to_latex(expr: Expr) -> str:
 
 
 def _mi(name: str) -> str:
+    base, mark, label = name.partition("_")
+    if mark and base and label:  # W_2, delta_1: a subscripted name
+        return f"<msub>{_mi(base)}<mn>{escape(label)}</mn></msub>"
     text = name_latex(name)
     symbol = LETTERS.get(name, text)
     return f"<mi>{escape(symbol)}</mi>"
@@ -331,6 +393,14 @@ def _mml(expr: Expr) -> str:
         if not expr.indices:
             return _mi(expr.name)
         return f"<msub>{_mi(expr.name)}<mi>{escape(''.join(expr.indices))}</mi></msub>"
+    if isinstance(expr, Transpose):
+        return f"<msup>{wrap(expr.arg, _PREC_ATOM)}<mi>⊤</mi></msup>"
+    if isinstance(expr, MatMul):
+        return "<mrow>" + "".join(wrap(f, _PREC_POW) for f in expr.factors) + "</mrow>"
+    if isinstance(expr, Hadamard):
+        return "<mrow>" + "<mo>⊙</mo>".join(wrap(f, _PREC_POW) for f in expr.factors) + "</mrow>"
+    if isinstance(expr, Diag):
+        return f"<mrow><mi>diag</mi>{_paren(_mml(expr.arg))}</mrow>"
     if isinstance(expr, Neg):
         return f"<mrow><mo>−</mo>{wrap(expr.arg, _after_sign(expr.arg))}</mrow>"
     if isinstance(expr, Add):
@@ -386,6 +456,14 @@ def map_children(expr: Expr, f) -> Expr:
         return Sum(expr.index, f(expr.body), expr.over)
     if isinstance(expr, Deriv):
         return Deriv(f(expr.of), f(expr.wrt), expr.partial)
+    if isinstance(expr, Transpose):
+        return Transpose(f(expr.arg))
+    if isinstance(expr, MatMul):
+        return MatMul(tuple(f(t) for t in expr.factors))
+    if isinstance(expr, Hadamard):
+        return Hadamard(tuple(f(t) for t in expr.factors))
+    if isinstance(expr, Diag):
+        return Diag(f(expr.arg))
     return expr
 
 

@@ -20,6 +20,7 @@ import sympy
 
 from .errors import EvaluationError
 from .expr import Deriv, Expr, Ref, free_indices
+from .matrices import Dims
 from .tensor import Backend, Evaluator, Tensor
 
 # Smooth activations used for a generic g; each lists its value and first derivatives.
@@ -212,6 +213,7 @@ class Network:
     activation: str = "g"                     # the name of the generic activation
     simplex: frozenset[str] = frozenset()     # leaves that are distributions over their last
     #                                           index: positive, summing to 1 (softmax targets)
+    dims: Dims | None = None                  # vector-matrix notation: shapes and layout
 
     def quantities(self) -> dict[str, tuple[str, ...]]:
         out = dict(self.leaves)
@@ -230,7 +232,7 @@ class Network:
         """A random instance with ``activation`` as g (random sizes unless given)."""
         rng = np.random.default_rng(seed)
         if sizes is None:
-            sizes = _distinct_sizes(rng, list(self.ranges))
+            sizes = _layer_sizes(rng, self.ranges)
         values = {}
         for name, slots in self.leaves.items():
             shape = tuple(sizes[s] for s in slots)
@@ -326,6 +328,13 @@ def _close_simplex(array: np.ndarray) -> None:
     for row in np.ndindex(*array.shape[:-1]):
         entries = array[row]
         entries[-1] = 1 - sum(entries[:-1])
+
+
+def _layer_sizes(rng, ranges: dict[str, str]) -> dict[str, int]:
+    """A size for each index letter: one draw per size letter, so two letters over one range
+    (k and l over the K outputs) have the same size, and different ranges differ."""
+    by_size = _distinct_sizes(rng, list(dict.fromkeys(ranges.values())))
+    return {letter: by_size[size] for letter, size in ranges.items()}
 
 
 def _distinct_sizes(rng, letters: list[str]) -> dict[str, int]:

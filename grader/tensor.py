@@ -123,6 +123,15 @@ class Evaluator:
 
     # ------------------------------------------------------------------ forward
     def value(self, expr: Expr) -> Tensor:
+        dims = getattr(self.network, "dims", None)
+        if dims is not None:  # vector-matrix notation: evaluate its index-notation meaning
+            from .matrices import has_matrices, lowered
+
+            if has_matrices(expr, dims):
+                expr = lowered(expr, dims)[0]
+        return self._cached(expr)
+
+    def _cached(self, expr: Expr) -> Tensor:
         cached = self.cache.get(expr)
         if cached is None:
             cached = self._value(expr)
@@ -149,27 +158,27 @@ class Evaluator:
         if isinstance(expr, Ref):
             return self.ref(expr)
         if isinstance(expr, Neg):
-            inner = self.value(expr.arg)
+            inner = self._cached(expr.arg)
             return Tensor(-inner.array, inner.axes)
         if isinstance(expr, Add):
-            out = self.value(expr.terms[0])
+            out = self._cached(expr.terms[0])
             for term in expr.terms[1:]:
-                out = combine(np.add, out, self.value(term))
+                out = combine(np.add, out, self._cached(term))
             return out
         if isinstance(expr, Mul):
-            out = self.value(expr.factors[0])
+            out = self._cached(expr.factors[0])
             for factor in expr.factors[1:]:
-                out = combine(np.multiply, out, self.value(factor))
+                out = combine(np.multiply, out, self._cached(factor))
             return out
         if isinstance(expr, Div):
-            return combine(np.divide, self.value(expr.num), self.value(expr.den))
+            return combine(np.divide, self._cached(expr.num), self._cached(expr.den))
         if isinstance(expr, Pow):
-            return combine(self.backend.power, self.value(expr.base), self.value(expr.exp))
+            return combine(self.backend.power, self._cached(expr.base), self._cached(expr.exp))
         if isinstance(expr, Call):
-            inner = self.value(expr.arg)
+            inner = self._cached(expr.arg)
             return Tensor(self._function(expr.func, expr.order)(inner.array), inner.axes)
         if isinstance(expr, Sum):
-            body = self.value(expr.body)
+            body = self._cached(expr.body)
             if expr.index in body.axes:
                 axis = body.axes.index(expr.index)
                 return Tensor(body.array.sum(axis=axis),
@@ -258,7 +267,7 @@ class Evaluator:
         if isinstance(expr, (Num, Const)):
             return
         if isinstance(expr, (Ref, Var)):
-            node = self.value(expr)
+            node = self._cached(expr)
             adjoint = reduce_to(adjoint, node)
             if isinstance(expr, Ref):
                 slots = {}
@@ -279,7 +288,7 @@ class Evaluator:
             for term in expr.terms:
                 self._backward(term, adjoint, adjoints)
         elif isinstance(expr, Mul):
-            values = [self.value(f) for f in expr.factors]
+            values = [self._cached(f) for f in expr.factors]
             for i, factor in enumerate(expr.factors):
                 if not _depends(factor):
                     continue
@@ -289,7 +298,7 @@ class Evaluator:
                         local = combine(np.multiply, local, other)
                 self._backward(factor, reduce_to(local, values[i]), adjoints)
         elif isinstance(expr, Div):
-            num, den = self.value(expr.num), self.value(expr.den)
+            num, den = self._cached(expr.num), self._cached(expr.den)
             if _depends(expr.num):
                 self._backward(expr.num, reduce_to(combine(np.divide, adjoint, den), num),
                                adjoints)
@@ -298,7 +307,7 @@ class Evaluator:
                 local = combine(np.multiply, adjoint, Tensor(-ratio.array, ratio.axes))
                 self._backward(expr.den, reduce_to(local, den), adjoints)
         elif isinstance(expr, Pow):
-            base, exp = self.value(expr.base), self.value(expr.exp)
+            base, exp = self._cached(expr.base), self._cached(expr.exp)
             if _depends(expr.base):
                 one: np.ndarray = np.asarray(self.backend.number(Fraction(1)),
                                              dtype=self.backend.dtype)
@@ -306,17 +315,17 @@ class Evaluator:
                 local = combine(np.multiply, adjoint, combine(np.multiply, exp, lowered))
                 self._backward(expr.base, reduce_to(local, base), adjoints)
             if _depends(expr.exp):
-                power = self.value(expr)
+                power = self._cached(expr)
                 logs = Tensor(self.backend.log(base.array), base.axes)
                 local = combine(np.multiply, adjoint, combine(np.multiply, power, logs))
                 self._backward(expr.exp, reduce_to(local, exp), adjoints)
         elif isinstance(expr, Call):
-            inner = self.value(expr.arg)
+            inner = self._cached(expr.arg)
             slope = Tensor(self._function(expr.func, expr.order + 1)(inner.array), inner.axes)
             self._backward(expr.arg, reduce_to(combine(np.multiply, adjoint, slope), inner),
                            adjoints)
         elif isinstance(expr, Sum):
-            body = self.value(expr.body)
+            body = self._cached(expr.body)
             self._backward(expr.body, reduce_to(adjoint, body), adjoints)
         else:
             raise EvaluationError(f"cannot differentiate {type(expr).__name__}")

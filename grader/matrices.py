@@ -1,0 +1,407 @@
+"""Vector-matrix notation: shapes, and its meaning in index notation.
+
+A vector-matrix problem declares the shape of each given vector and matrix (``W_1`` is H x D,
+``x`` a column of D); the shapes of what the equations compute follow from them. An answer
+such as ``W_2^\\top (p - y)`` is read into the nodes of ``grader.expr`` (``MatMul``,
+``Transpose``, ``Hadamard``, ``Diag``, and ``Ref("W_2")`` for a whole matrix) and *lowered*
+here into index notation, ``\\sum_c (W_2)_{c,row} (p_c - y_c)``, which the network evaluates
+and SymPy proves like any other answer. Lowering checks every shape on the way: a product
+whose inner sizes differ, or a sum of a column and a row, is a ``ShapeMismatch`` that names
+the shapes involved.
+
+The lowered expression's free indices are ``ROW`` and ``COL`` (a column vector has only
+``ROW``, a scalar neither), so two lowered expressions of one shape line up entry by entry.
+Gradients follow the problem's layout: in the denominator layout (the default, and the
+convention of CS231n and d2l) dL/dW has W's shape and dL/dz is a column like z.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+
+from .errors import GraderError, ShapeMismatch
+from .expr import (
+    Add,
+    Call,
+    Const,
+    Deriv,
+    Diag,
+    Div,
+    Expr,
+    Hadamard,
+    MatMul,
+    Mul,
+    Neg,
+    Num,
+    Pow,
+    Ref,
+    Sum,
+    Transpose,
+    Var,
+    rename_indices,
+    to_latex,
+)
+
+ROW, COL = "row", "col"  # the free indices of a lowered vector or matrix
+DENOMINATOR, NUMERATOR = "denominator", "numerator"
+LAYOUTS = (DENOMINATOR, NUMERATOR)
+
+
+@dataclass(frozen=True)
+class Shape:
+    """Rows by columns, each the letter of a size (``"H"``) or None for one."""
+
+    rows: str | None = None
+    cols: str | None = None
+
+    @property
+    def scalar(self) -> bool:
+        return self.rows is None and self.cols is None
+
+    @property
+    def T(self) -> Shape:  # noqa: N802 - the transpose, as it is written
+        return Shape(self.cols, self.rows)
+
+    def __str__(self) -> str:
+        return f"{self.rows or 1}\u00d7{self.cols or 1}"
+
+    def describe(self) -> str:
+        """In words: "a scalar", "a column of C", "a row of H", "a C×H matrix"."""
+        if self.scalar:
+            return "a scalar"
+        if self.cols is None:
+            return f"a column of {self.rows} ({self})"
+        if self.rows is None:
+            return f"a row of {self.cols} ({self})"
+        return f"a {self} matrix"
+
+
+SCALAR = Shape()
+_SHAPE = re.compile(r"^\s*([A-Za-z1])\s*(?:(?:x|\u00d7|\\times|,|\*)\s*([A-Za-z1]))?\s*$")
+
+
+def parse_shape(text: str) -> Shape:
+    """``"D"`` is a column of D, ``"H x D"`` a matrix, ``"1 x H"`` a row, ``"1"`` a scalar.
+
+    Raises GraderError saying what is wrong (the spec loader adds the file and the key).
+    """
+    match = _SHAPE.match(text)
+    if match is None:
+        raise GraderError(f"'{text}' is not a shape: write a size letter for a column "
+                         "(\"D\"), or rows x columns (\"H x D\", \"1 x H\" for a row)")
+    rows, cols = match.group(1), match.group(2)
+
+    def size(letter: str | None) -> str | None:
+        return None if letter in (None, "1") else letter
+
+    return Shape(size(rows), size(cols))
+
+
+@dataclass(frozen=True)
+class Dims:
+    """The vector-matrix side of a network: every name's shape, the sizes' index letters and
+    the layout of gradients."""
+
+    shapes: Mapping[str, Shape]
+    letters: Mapping[str, str]     # size letter -> the index letter that runs over it (H -> j)
+    layout: str = DENOMINATOR
+
+    def __hash__(self) -> int:
+        return hash((tuple(sorted(self.shapes.items())), tuple(sorted(self.letters.items())),
+                     self.layout))
+
+    def slots(self, name: str) -> tuple[str, ...]:
+        """The index letters of ``name``'s entries in slot order (W_1 -> ("j", "d"))."""
+        shape = self.shapes[name]
+        return tuple(self.letters[s] for s in (shape.rows, shape.cols) if s is not None)
+
+    def gradient_shape(self, of: Shape, wrt: Shape) -> Shape:
+        """The shape of d(of)/d(wrt) in this layout, or ShapeMismatch beyond matrices."""
+        if of.scalar:
+            return wrt if self.layout == DENOMINATOR else wrt.T
+        if wrt.scalar:
+            return of if self.layout == NUMERATOR else of.T
+        if of.cols is None and wrt.cols is None:  # a Jacobian of columns
+            return Shape(wrt.rows, of.rows) if self.layout == DENOMINATOR \
+                else Shape(of.rows, wrt.rows)
+        raise ShapeMismatch(f"the derivative of {of.describe()} by {wrt.describe()} is not a "
+                            "matrix")
+
+
+def is_matrix_name(expr: Expr, dims: Dims) -> bool:
+    """Whether ``expr`` is a whole vector or matrix named by the problem (``W_2``, ``x``)."""
+    return isinstance(expr, Ref) and not expr.indices and expr.name in dims.shapes \
+        and not dims.shapes[expr.name].scalar
+
+
+@dataclass(frozen=True)
+class _Lowered:
+    expr: Expr
+    shape: Shape
+    row: str | None    # the index that runs over the rows (None for one row)
+    col: str | None
+
+
+class _Lowering:
+    def __init__(self, dims: Dims):
+        self.dims = dims
+        self.fresh = itertools.count(1)
+
+    def index(self, size: str) -> str:
+        """A new index letter over ``size`` (its letter with a mark, never a student's)."""
+        return f"{self.dims.letters[size]}~{next(self.fresh)}"
+
+    def sum(self, index: str, body: Expr) -> Expr:
+        return Sum(index, body, index.partition("~")[0])
+
+    def align(self, item: _Lowered, row: str | None, col: str | None) -> Expr:
+        """``item``'s expression with its row and column indices renamed to ``row``, ``col``."""
+        mapping = {}
+        if item.row is not None and row is not None:
+            mapping[item.row] = row
+        if item.col is not None and col is not None:
+            mapping[item.col] = col
+        return rename_indices(item.expr, mapping)
+
+    def lower(self, expr: Expr) -> _Lowered:
+        dims = self.dims
+        if isinstance(expr, (Num, Const, Var)):
+            return _Lowered(expr, SCALAR, None, None)
+        if isinstance(expr, Ref):
+            if expr.indices or expr.name not in dims.shapes:
+                return _Lowered(expr, SCALAR, None, None)  # an entry, or a scalar quantity
+            shape = dims.shapes[expr.name]
+            row = self.index(shape.rows) if shape.rows else None
+            col = self.index(shape.cols) if shape.cols else None
+            return _Lowered(Ref(expr.name, tuple(i for i in (row, col) if i)), shape, row, col)
+        if isinstance(expr, Transpose):
+            inner = self.lower(expr.arg)
+            return _Lowered(inner.expr, inner.shape.T, inner.col, inner.row)
+        if isinstance(expr, Neg):
+            inner = self.lower(expr.arg)
+            return _Lowered(Neg(inner.expr), inner.shape, inner.row, inner.col)
+        if isinstance(expr, (MatMul, Mul)):
+            return self.product(expr.factors, expr)
+        if isinstance(expr, Hadamard):
+            return self.elementwise(expr)
+        if isinstance(expr, Add):
+            return self.add(expr)
+        if isinstance(expr, Div):
+            num, den = self.lower(expr.num), self.lower(expr.den)
+            if not den.shape.scalar:
+                raise ShapeMismatch(f"{to_latex(expr.den)} is {den.shape.describe()}: only a "
+                                    "scalar can divide (write an elementwise quotient with "
+                                    "\\oslash, or multiply by an inverse)")
+            return _Lowered(Div(num.expr, den.expr), num.shape, num.row, num.col)
+        if isinstance(expr, Pow):
+            return self.power(expr)
+        if isinstance(expr, Call):
+            return self.call(expr)
+        if isinstance(expr, Diag):
+            raise ShapeMismatch("diag(v) is read only as a factor of a product, as in "
+                                "diag(v) W")
+        if isinstance(expr, Sum):
+            body = self.lower(expr.body)
+            return _Lowered(Sum(expr.index, body.expr, expr.over), body.shape, body.row,
+                            body.col)
+        if isinstance(expr, Deriv):
+            return self.derivative(expr)
+        raise ShapeMismatch(f"cannot read {type(expr).__name__} in vector-matrix notation")
+
+    # ------------------------------------------------------------------ products
+    def product(self, factors: tuple[Expr, ...], whole: Expr) -> _Lowered:
+        items = list(factors)
+        acc: _Lowered | None = None
+        pending_diag: list[Diag] = []  # diag(v) waiting for the factor it scales
+        for factor in items:
+            if isinstance(factor, Diag):
+                if acc is not None and not acc.shape.scalar:
+                    acc = self.times_diag(acc, factor, whole)
+                else:
+                    pending_diag.append(factor)
+                continue
+            item = self.lower(factor)
+            for diag in reversed(pending_diag):
+                item = self.diag_times(diag, item, whole)
+            pending_diag = []
+            acc = item if acc is None else self.times(acc, item, whole)
+        if pending_diag:
+            raise ShapeMismatch("diag(v) is read only as a factor of a product with a "
+                                "vector or matrix, as in diag(v) W")
+        assert acc is not None  # a product has factors
+        return acc
+
+    def times(self, left: _Lowered, right: _Lowered, whole: Expr) -> _Lowered:
+        if left.shape.scalar or right.shape.scalar:
+            keep = right if left.shape.scalar else left
+            return _Lowered(Mul((left.expr, right.expr)), keep.shape, keep.row, keep.col)
+        inner_left, inner_right = left.shape.cols, right.shape.rows
+        if inner_left != inner_right:
+            raise ShapeMismatch(
+                f"the product {to_latex(whole)} is not defined: a factor that is "
+                f"{left.shape.describe()} cannot multiply one that is "
+                f"{right.shape.describe()} ({left.shape.cols or 1} \u2260 "
+                f"{right.shape.rows or 1})")
+        shape = Shape(left.shape.rows, right.shape.cols)
+        if inner_left is None:  # a column times a row: the outer product
+            return _Lowered(Mul((left.expr, right.expr)), shape, left.row, right.col)
+        assert left.col is not None and right.row is not None
+        body = Mul((left.expr, rename_indices(right.expr, {right.row: left.col})))
+        return _Lowered(self.sum(left.col, body), shape, left.row, right.col)
+
+    def _diagonal(self, diag: Diag, whole: Expr) -> _Lowered:
+        vector = self.lower(diag.arg)
+        if vector.shape.scalar or (vector.shape.rows and vector.shape.cols):
+            raise ShapeMismatch(f"diag takes a vector, and {to_latex(diag.arg)} is "
+                                f"{vector.shape.describe()}")
+        return vector
+
+    def diag_times(self, diag: Diag, item: _Lowered, whole: Expr) -> _Lowered:
+        vector = self._diagonal(diag, whole)
+        size = vector.shape.rows or vector.shape.cols
+        if item.shape.scalar or item.shape.rows != size:
+            raise ShapeMismatch(f"the product {to_latex(whole)} is not defined: diag of a "
+                                f"vector of {size} is {size}\u00d7{size}, and it multiplies "
+                                f"{item.shape.describe()}")
+        index = vector.row or vector.col
+        assert index is not None and item.row is not None
+        scaled = Mul((rename_indices(vector.expr, {index: item.row}), item.expr))
+        return _Lowered(scaled, item.shape, item.row, item.col)
+
+    def times_diag(self, item: _Lowered, diag: Diag, whole: Expr) -> _Lowered:
+        vector = self._diagonal(diag, whole)
+        size = vector.shape.rows or vector.shape.cols
+        if item.shape.cols != size:
+            raise ShapeMismatch(f"the product {to_latex(whole)} is not defined: "
+                                f"{item.shape.describe()} multiplies diag of a vector of "
+                                f"{size}, which is {size}\u00d7{size}")
+        index = vector.row or vector.col
+        assert index is not None and item.col is not None
+        scaled = Mul((item.expr, rename_indices(vector.expr, {index: item.col})))
+        return _Lowered(scaled, item.shape, item.row, item.col)
+
+    def elementwise(self, expr: Hadamard) -> _Lowered:
+        items = [self.lower(f) for f in expr.factors]
+        first = items[0]
+        for item, factor in zip(items[1:], expr.factors[1:]):
+            if item.shape != first.shape:
+                raise ShapeMismatch(
+                    f"the elementwise product {to_latex(expr)} needs factors of one shape: "
+                    f"{to_latex(expr.factors[0])} is {first.shape.describe()} and "
+                    f"{to_latex(factor)} is {item.shape.describe()}")
+        return _Lowered(Mul(tuple(self.align(i, first.row, first.col) for i in items)),
+                        first.shape, first.row, first.col)
+
+    # ------------------------------------------------------------------ sums, powers, calls
+    def add(self, expr: Add) -> _Lowered:
+        items = [self.lower(t) for t in expr.terms]
+        shaped = [(i, t) for i, t in zip(items, expr.terms) if not i.shape.scalar]
+        if not shaped:
+            return _Lowered(Add(tuple(i.expr for i in items)), SCALAR, None, None)
+        first, first_term = shaped[0]
+        for item, term in zip(items, expr.terms):
+            if item.shape.scalar and _is_number(item.expr):
+                continue  # 1 - h: the number in every entry
+            if item.shape != first.shape:
+                raise ShapeMismatch(
+                    f"the sum {to_latex(expr)} adds terms of different shapes: "
+                    f"{to_latex(first_term)} is {first.shape.describe()} and "
+                    f"{to_latex(term)} is {item.shape.describe()}")
+        return _Lowered(Add(tuple(self.align(i, first.row, first.col) for i in items)),
+                        first.shape, first.row, first.col)
+
+    def power(self, expr: Pow) -> _Lowered:
+        base, exponent = self.lower(expr.base), self.lower(expr.exp)
+        if not exponent.shape.scalar:
+            raise ShapeMismatch(f"the exponent {to_latex(expr.exp)} is "
+                                f"{exponent.shape.describe()}")
+        if not base.shape.scalar and (base.shape.rows and base.shape.cols):
+            raise ShapeMismatch(f"{to_latex(expr.base)} is {base.shape.describe()}: a power "
+                                "of a matrix is not read here (write the product, or "
+                                "\\odot for entries)")
+        # a power of a vector is taken entry by entry (1 - h^2 for tanh)
+        return _Lowered(Pow(base.expr, exponent.expr), base.shape, base.row, base.col)
+
+    def call(self, expr: Call) -> _Lowered:
+        arg = self.lower(expr.arg)
+        if expr.func != "softmax":
+            return _Lowered(Call(expr.func, expr.order, arg.expr), arg.shape, arg.row,
+                            arg.col)
+        if expr.order or arg.shape.scalar or (arg.shape.rows and arg.shape.cols):
+            raise ShapeMismatch("softmax takes a vector" if not expr.order else
+                                "the derivative of softmax is a matrix: write it out")
+        index = arg.row or arg.col
+        size = arg.shape.rows or arg.shape.cols
+        assert index is not None and size is not None
+        other = self.index(size)
+        top = Call("exp", 0, arg.expr)
+        bottom = self.sum(other, Call("exp", 0, rename_indices(arg.expr, {index: other})))
+        return _Lowered(Div(top, bottom), arg.shape, arg.row, arg.col)
+
+    def derivative(self, expr: Deriv) -> _Lowered:
+        of, wrt = self.lower(expr.of), self.lower(expr.wrt)
+        shape = self.dims.gradient_shape(of.shape, wrt.shape)
+        denominator = self.dims.layout == DENOMINATOR
+        if of.shape.scalar:
+            row, col = (wrt.row, wrt.col) if denominator else (wrt.col, wrt.row)
+        elif wrt.shape.scalar:
+            row, col = (of.col, of.row) if denominator else (of.row, of.col)
+        else:  # the Jacobian of a column by a column
+            row, col = (wrt.row, of.row) if denominator else (of.row, wrt.row)
+        assert isinstance(wrt.expr, (Ref, Var))  # what a derivative is taken by
+        return _Lowered(Deriv(of.expr, wrt.expr, expr.partial), shape, row, col)
+
+
+def _is_number(expr: Expr) -> bool:
+    return not any(isinstance(node, (Ref, Var)) for node in expr.walk())
+
+
+@lru_cache(maxsize=4096)
+def lowered(expr: Expr, dims: Dims) -> tuple[Expr, Shape]:
+    """``expr`` in index notation with free indices ``ROW`` and ``COL``, and its shape.
+
+    Raises ``ShapeMismatch`` when a product, sum or call does not fit the shapes.
+    """
+    result = _Lowering(dims).lower(expr)
+    mapping = {}
+    if result.row is not None:
+        mapping[result.row] = ROW
+    if result.col is not None:
+        mapping[result.col] = COL
+    return rename_indices(result.expr, mapping), result.shape
+
+
+def shape_of(expr: Expr, dims: Dims) -> Shape:
+    """The shape of ``expr``, or ShapeMismatch naming the first thing that does not fit."""
+    return lowered(expr, dims)[1]
+
+
+def lower_equation(expr: Expr, dims: Dims) -> tuple[Expr, Shape, tuple[str, ...]]:
+    """A forward equation's right side in index notation over the sizes' own letters.
+
+    ``z = W_1 x + b_1`` becomes ``z_j = \\sum_d (W_1)_{jd} x_d + (b_1)_j``: the free indices
+    are the letters of z's sizes (j for H), in slot order.
+    """
+    result = _Lowering(dims).lower(expr)
+    mapping, letters = {}, []
+    for index, size in ((result.row, result.shape.rows), (result.col, result.shape.cols)):
+        if index is not None and size is not None:
+            letter = dims.letters[size]
+            if letter in letters:
+                raise ShapeMismatch(f"{result.shape} has the same size twice; give the "
+                                    "equation a shape with distinct sizes")
+            mapping[index] = letter
+            letters.append(letter)
+    return rename_indices(result.expr, mapping), result.shape, tuple(letters)
+
+
+def has_matrices(expr: Expr, dims: Dims) -> bool:
+    """Whether ``expr`` holds vector-matrix notation that lowering would change."""
+    return any(isinstance(node, (Transpose, MatMul, Hadamard, Diag))
+               or is_matrix_name(node, dims)
+               or (isinstance(node, Call) and node.func == "softmax")
+               for node in expr.walk())

@@ -25,12 +25,13 @@ asked quantity with a sign the grader cannot see.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
 from .check import derivative_key, unevaluated_derivatives
 from .errors import AnswerError, IndexMismatch
-from .expr import Add, Deriv, Div, Expr, Mul, Neg, Num, Var, free_indices, to_latex
+from .expr import Add, Deriv, Div, Expr, Kronecker, Mul, Neg, Num, Var, free_indices, to_latex
 from .layout import MAIN, SIDE
 from .problem import Part, Problem
 from .reader import Reading
@@ -48,7 +49,9 @@ class Claim:
     ``unanchored`` is the left side of an equation that does not name the asked quantity
     (the value must equal it); ``alternatives`` are other values the main line offers for the
     asked quantity ("X or Y"); ``known`` maps derivatives the answer works out elsewhere to
-    their values (``\\frac{\\partial E}{\\partial c_k} = c_k - t_k``).
+    their values (``\\frac{\\partial E}{\\partial c_k} = c_k - t_k``). ``conditions`` maps the
+    index of a side claim to the condition on its indices that follows it ("for l \\ne k"), as
+    a factor that is 1 where the condition holds: the claim is checked only there.
     """
 
     value: Expr | None
@@ -60,6 +63,7 @@ class Claim:
     unanchored: Expr | None = None
     alternatives: tuple[Expr, ...] = ()
     known: dict[Expr, Expr] = field(default_factory=dict)
+    conditions: dict[int, Expr] = field(default_factory=dict)
 
 
 class _Asked:
@@ -272,8 +276,15 @@ def claim_for(readings: list[Reading], problem: Problem, part: Part) -> Claim:
             if pid != part.id and _states_value(other, _Asked(problem, candidate), 0, problem):
                 other_parts[n] = pid
                 break
+    conditions = {}
+    for n, other in enumerate(others):
+        at = readings.index(other)
+        if at + 1 < len(readings):
+            condition = _index_condition(readings[at + 1], part)
+            if condition is not None:
+                conditions[n] = condition
     context = Claim(None, reading=reading, side_claims=others, other_parts=other_parts,
-                    known=_known_derivatives(readings, chosen, problem))
+                    known=_known_derivatives(readings, chosen, problem), conditions=conditions)
 
     if reading.relation:
         return replace(context, error=AnswerError(
@@ -293,6 +304,18 @@ def claim_for(readings: list[Reading], problem: Problem, part: Part) -> Claim:
     alternatives = _alternatives(readings, chosen, asked, problem, part, value)
     return replace(context, value=value, note=note, alternatives=alternatives,
                    unanchored=unanchored.lines[0].expr if unanchored is not None else None)
+
+
+def _index_condition(reading: Reading, part: Part) -> Expr | None:
+    """``l \\ne k`` after a claim ("for $l \\neq k$"): 1 - \\delta_{lk}, else None."""
+    if reading.relation not in ("\\ne", "\\neq") or len(reading.lines) != 2:
+        return None
+    letters = [line.latex.strip().strip("$") for line in reading.lines]
+    ranges = part.vocabulary.ranges
+    if not all(re.fullmatch(r"[a-z]", letter) and letter in ranges for letter in letters) \
+            or letters[0] == letters[1] or ranges[letters[0]] != ranges[letters[1]]:
+        return None
+    return Add((Num(Fraction(1)), Neg(Kronecker(letters[0], letters[1], letters[0]))))
 
 
 def _alternatives(readings, chosen, asked, problem, part, value) -> tuple[Expr, ...]:

@@ -133,6 +133,19 @@ class Sum(Expr):
 
 
 @dataclass(frozen=True)
+class Kronecker(Expr):
+    """The Kronecker delta of two index letters: 1 where they name the same unit, else 0.
+
+    ``over`` is the problem's index letter whose range both run over (``\\delta_{kl}`` with k
+    and l over the output units: ``over`` is k).
+    """
+
+    first: str
+    second: str
+    over: str
+
+
+@dataclass(frozen=True)
 class Deriv(Expr):
     """Derivative of ``of`` with respect to ``wrt`` through the network's definitions."""
 
@@ -199,6 +212,8 @@ def free_indices(expr: Expr) -> frozenset[str]:
     """Index letters left free in ``expr`` (not bound by a sum; ``w_{j1}`` leaves only j)."""
     if isinstance(expr, Ref):
         return frozenset(i for i in expr.indices if not is_concrete(i))
+    if isinstance(expr, Kronecker):
+        return frozenset(i for i in (expr.first, expr.second) if not is_concrete(i))
     if isinstance(expr, Sum):
         return free_indices(expr.body) - {expr.index}
     if isinstance(expr, Deriv):
@@ -341,7 +356,11 @@ def to_latex(expr: Expr) -> str:
     if isinstance(expr, Call):
         if expr.func == "exp" and expr.order == 0:
             return f"e^{{{to_latex(expr.arg)}}}"
+        if expr.func == "heaviside" and expr.order == 0:  # read back as the same step
+            return f"\\mathbb{{1}}\\left[{to_latex(expr.arg)} > 0\\right]"
         return f"{name_latex(expr.func)}{chr(39) * expr.order}\\left({to_latex(expr.arg)}\\right)"
+    if isinstance(expr, Kronecker):
+        return f"\\delta_{{{expr.first}{expr.second}}}"
     if isinstance(expr, Sum):
         return f"\\sum_{{{expr.index}}} {wrap(expr.body, _after_sign(expr.body))}"
     if isinstance(expr, Deriv):
@@ -358,7 +377,7 @@ def _mi(name: str) -> str:
         return f"<msub>{_mi(base)}<mn>{escape(label)}</mn></msub>"
     text = name_latex(name)
     symbol = LETTERS.get(name, text)
-    return f"<mi>{escape(symbol)}</mi>"
+    return f"<mi>{escape(symbol if name in LETTERS else functions.plain(name) or symbol)}</mi>"
 
 
 
@@ -422,10 +441,15 @@ def _mml(expr: Expr) -> str:
     if isinstance(expr, Call):
         if expr.func == "exp" and expr.order == 0:
             return f"<msup><mi>e</mi>{_mml(expr.arg)}</msup>"
+        if expr.func == "heaviside" and expr.order == 0:
+            return (f"<mrow><mi>𝟙</mi><mo>[</mo>{_mml(expr.arg)}<mo>&gt;</mo><mn>0</mn>"
+                    "<mo>]</mo></mrow>")
         name = _mi(expr.func)
         if expr.order:
             name = f"<msup>{name}<mo>{'′' * expr.order}</mo></msup>"
         return f"<mrow>{name}{_paren(_mml(expr.arg))}</mrow>"
+    if isinstance(expr, Kronecker):
+        return f"<msub><mi>δ</mi><mi>{escape(expr.first + expr.second)}</mi></msub>"
     if isinstance(expr, Sum):
         return (f"<mrow><munder><mo>∑</mo><mi>{escape(expr.index)}</mi></munder>"
                 f"{wrap(expr.body, _after_sign(expr.body))}</mrow>")
@@ -473,6 +497,9 @@ def rename_indices(expr: Expr, mapping: dict[str, str]) -> Expr:
         return expr
     if isinstance(expr, Ref):
         return Ref(expr.name, tuple(mapping.get(i, i) for i in expr.indices))
+    if isinstance(expr, Kronecker):
+        return Kronecker(mapping.get(expr.first, expr.first),
+                         mapping.get(expr.second, expr.second), expr.over)
     if isinstance(expr, Sum):
         inner = {k: v for k, v in mapping.items() if k != expr.index}
         return Sum(expr.index, rename_indices(expr.body, inner), expr.over)

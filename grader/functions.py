@@ -5,6 +5,9 @@ upright or bare: ``\operatorname{ReLU}``, ``relu``), its name inside expressions
 and how the grader prints it back. Their values live with the backends (``grader.network``);
 the problem's own activation (``g``) and the Heaviside step written ``H(z)`` are the problem's
 vocabulary (``grader.reader.Vocabulary``), not entries here.
+
+Non-smooth functions (``relu``, ``heaviside``) are checked numerically at random points, where a
+kink has probability 0, and symbolically with SymPy's ``Heaviside`` (``grader.check``).
 """
 
 from __future__ import annotations
@@ -35,6 +38,12 @@ TABLE = (
     Function("sin", r"\sin", ("sin",), ("sin",)),
     Function("cos", r"\cos", ("cos",), ("cos",)),
     Function("sigma", r"\sigma", (), ("sigmoid", "sigma"), caseless=True),
+    Function("relu", r"\operatorname{ReLU}", (), ("relu",), caseless=True, smooth=False),
+    Function("heaviside", r"\operatorname{Heaviside}", (), ("heaviside",), caseless=True,
+             smooth=False),
+    # Functions of a whole vector, read only in vector-matrix problems (grader.matrices).
+    Function("softmax", r"\operatorname{softmax}", (), ("softmax",), caseless=True),
+    Function("diag", r"\operatorname{diag}", (), ("diag",)),
 )
 BY_NAME = {f.name: f for f in TABLE}
 
@@ -50,17 +59,18 @@ def by_word(word: str) -> str | None:
     return None
 
 
-# Words students type without a backslash (``relu(z)``, ``sigmoid(x)``): a command's word
-# becomes the command (``tanh`` -> ``\tanh``), another word an upright name.
-BARE_WORDS = tuple(sorted({w for f in TABLE for w in f.words}))
-UPRIGHT_WORDS = frozenset(w for f in TABLE if not f.commands for w in f.words
-                          if w not in ("sigma",)) | {"sech"}
-
-
 def latex(name: str) -> str | None:
     """How a function prints (``relu`` -> ``\\operatorname{ReLU}``), None if not in the table."""
     found = BY_NAME.get(name)
     return found.latex if found else None
+
+
+def plain(name: str) -> str | None:
+    """The function's name as a word, for MathML (``relu`` -> ``ReLU``, ``tanh`` -> ``tanh``)."""
+    found = latex(name)
+    if found is None:
+        return None
+    return found.removeprefix("\\operatorname{").removesuffix("}").lstrip("\\")
 
 
 def known_name(name: str) -> bool:

@@ -192,7 +192,7 @@ def _claim_steps(part: Part, checker: PartChecker, claim: Claim, result: PartRes
     steps = check_steps(part, checker, list(claim.reading.lines)) if claim.reading else []
     counted = sum(step.status == "invalid" for step in steps)
     for n, reading in enumerate(claim.side_claims):
-        side = check_steps(part, checker, list(reading.lines))
+        side = check_steps(part, checker, list(reading.lines), claim.conditions.get(n))
         if not side:
             continue
         other = claim.other_parts.get(n)

@@ -58,6 +58,10 @@ CONCLUSIONS = frozenset({r"\Rightarrow", r"\implies", r"\Longrightarrow", r"\the
 OPENERS = {"(": ")", "[": "]", "{": "}", r"\{": r"\}", r"\lbrace": r"\rbrace",
            r"\lbrack": r"\rbrack", r"\langle": r"\rangle", r"\lvert": r"\rvert"}
 CLOSERS = frozenset(OPENERS.values())
+# What an indicator's condition may compare with: [z > 0], [z \ge 0], [k = l], [k \ne l].
+CONDITION_RELATIONS = frozenset({"=", ">", "<", r"\gt", r"\lt", r"\ge", r"\geq", r"\geqslant",
+                                 r"\le", r"\leq", r"\leqslant", r"\ne", r"\neq"})
+_AFTER_INDICATOR = re.compile(r"\\mathbb\s*\{\s*[1I]\s*\}\s*(?:\\left|\\[bB]igg?l?)?\s*\\?$")
 SIZING = re.compile(r"\\(?:left|right|[bB]igg?[lrm]?)$")
 _OPEN_SUM = re.compile(r"\\sum\s*(?:\\limits\s*)?(?:_\s*(?:\{[^{}]*\}|\w))?\s*"
                        r"(?:\^\s*(?:\{[^{}]*\}|\w))?\s*$")
@@ -265,6 +269,8 @@ class _Splitter:
                 and after not in TEXT_COMMANDS:
             return None
         inside = "".join(t for t, _ in self.tokens[i + 1:end - 1])
+        if self.is_condition(i, end):
+            return None  # [z > 0], \mathbb{1}(k = l): an indicator, not a remark
         if re.fullmatch(r"\s*\d+(?:\.\d+)*\s*", inside) and self.statements_or(segment, at) \
                 and self.significant(i - 1, -1, frozenset()) in SPACERS:
             return False  # an equation number: \delta_k b_j \quad (1)
@@ -296,6 +302,35 @@ class _Splitter:
             if not spaced and before not in ("}",):
                 return None
         return True
+
+    def is_condition(self, i: int, end: int) -> bool:
+        """Whether the bracket at token ``i`` is an indicator's condition: ``[z > 0]``,
+        ``[k = l]`` (Iverson's bracket, unless a spacer such as \\quad sets it apart), or any
+        bracket right after ``\\mathbb{1}``. It holds one comparison, or an equality of two
+        index letters, and nothing else (no comma, no words)."""
+        after_indicator = _AFTER_INDICATOR.search(self.text, 0, self.tokens[i][1]) is not None
+        if not after_indicator and (self.tokens[i][0] != "[" or self.significant(
+                i - 1, -1, frozenset()) in SPACERS):
+            return False
+        relations, depth = [], 0
+        for j in range(i + 1, end - 1):
+            token = self.tokens[j][0]
+            if self.opens(j):
+                depth += 1
+            elif self.closes(j):
+                depth -= 1
+            elif depth == 0 and token in CONDITION_RELATIONS:
+                relations.append(j)
+            elif depth == 0 and (token in (",", ";", r"\forall") or token in TEXT_COMMANDS
+                                 or token in EQUALITIES or token in OTHER_RELATIONS):
+                return False
+        if len(relations) != 1:
+            return False
+        if self.tokens[relations[0]][0] != "=":
+            return True
+        left = "".join(t for t, _ in self.tokens[i + 1:relations[0]])
+        right = "".join(t for t, _ in self.tokens[relations[0] + 1:end - 1])
+        return all(re.fullmatch(r"\s*[a-z]'*\s*", side) for side in (left, right))
 
     def separator(self, i: int, role: str, segment: _Segment) -> tuple[str, int, str]:
         """What token ``i`` does at the top level: ("relation"|"other-relation"|"separator"|"",

@@ -51,7 +51,14 @@ def _numeric_functions():
         "cosh": [np.cosh, np.sinh, np.cosh, np.sinh],
         "sinh": [np.sinh, np.cosh, np.sinh, np.cosh],
         "sech": _derivatives(lambda x: 1 / sympy.cosh(x)),
+        # Not smooth: the kink at 0 has probability 0 on random values; at 0 the step is 1/2.
+        "relu": [lambda x: np.maximum(x, 0.0), lambda x: np.heaviside(x, 0.5), _zero, _zero],
+        "heaviside": [lambda x: np.heaviside(x, 0.5), _zero, _zero, _zero],
     }
+
+
+def _zero(x):
+    return np.zeros(np.shape(x))
 
 
 def _derivatives(formula, orders: int = 4):
@@ -100,6 +107,12 @@ class Symbolic(Backend):
         "cosh": sympy.cosh(_x),
         "sinh": sympy.sinh(_x),
         "sech": sympy.sech(_x),
+    }
+    # Not smooth: each order written out (ReLU(x) = x H(x), so ReLU' = H and H' = 0 almost
+    # everywhere); grader.check proves identities with Heaviside by cases.
+    PIECEWISE = {
+        "relu": (_x * sympy.Heaviside(_x), sympy.Heaviside(_x)),
+        "heaviside": (sympy.Heaviside(_x),),
     }
 
     def number(self, value: Fraction):
@@ -168,8 +181,23 @@ def _safe_power(base, exponent):
 _precise_power = np.frompyfunc(_safe_power, 2, 1)
 
 
+def _precise_step(value):
+    """The Heaviside step at mpmath precision (1/2 at 0, as NumPy's and SymPy's)."""
+    return mpmath.mpf(1) if value > 0 else mpmath.mpf(0) if value < 0 else mpmath.mpf(0.5)
+
+
+PRECISE_PIECEWISE = {
+    "relu": (lambda v: v if v > 0 else mpmath.mpf(0), _precise_step),
+    "heaviside": (_precise_step,),
+}
+
+
 @cache
 def _precise(name: str, order: int):
+    if name in PRECISE_PIECEWISE:
+        orders = PRECISE_PIECEWISE[name]
+        step = orders[order] if order < len(orders) else (lambda v: mpmath.mpf(0))
+        return np.frompyfunc(lambda v: step(_bounded(v)), 1, 1)
     x = Symbolic._x
     formula = Symbolic.EXPLICIT[name]
     formula = sympy.diff(formula, x, order) if order else formula
@@ -187,6 +215,10 @@ def _precise(name: str, order: int):
 @cache
 def _explicit(name: str, order: int):
     x = Symbolic._x
+    if name in Symbolic.PIECEWISE:
+        orders = Symbolic.PIECEWISE[name]
+        piece = orders[order] if order < len(orders) else sympy.Integer(0)
+        return np.frompyfunc(lambda v: piece.subs(x, v), 1, 1)
     formula = sympy.diff(Symbolic.EXPLICIT[name], x, order) if order else Symbolic.EXPLICIT[name]
     return np.frompyfunc(lambda v: formula.subs(x, v), 1, 1)
 

@@ -51,6 +51,7 @@ SPACES = frozenset("\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007
                    "\u2009\u200a\u202f\u205f\u3000\t\r")
 INVISIBLE = frozenset("\u200b\u200c\u200d\u2060\ufeff\u00ad")
 LINE_BREAKS = frozenset("\u2028\u2029\x85")
+INDICATOR_CHARACTERS = {"𝟙": r"\mathbb{1}", "𝕀": r"\mathbb{I}"}  # double-struck 1 and I
 
 
 @dataclass(frozen=True)
@@ -142,6 +143,8 @@ def _plain(ch: str) -> str:
     """The LaTeX for one character outside a script (the character itself if it is plain)."""
     if ch.isascii():
         return ch
+    if ch in INDICATOR_CHARACTERS:
+        return INDICATOR_CHARACTERS[ch]
     if ch in SYMBOLS:  # first: Σ is a sum, not the letter
         return SYMBOLS[ch]
     if ch in BY_CHARACTER:
@@ -262,6 +265,20 @@ _MATH_REGION = re.compile(r"\$\$.+?\$\$|(?<!\\)\$[^$]+?(?<!\\)\$|\\\(.+?\\\)|\\\
 _BARE_WORDS = ("sigmoid", "sigma", "delta", "psi", "exp", "log", "ln", "tanh", "cosh", "sinh",
                "sech", "partial", "cdot", "frac", "sum", "prime")
 _BARE_WORD = re.compile(r"(?<![\\A-Za-z])(" + "|".join(_BARE_WORDS) + r")(?![A-Za-z])")
+# relu(z), ReLU'(z), max(0, z) typed without a backslash: only right before their brackets (a
+# word in a remark stays a word).
+_BARE_CALL = re.compile(r"(?<![\\A-Za-z])(relu|ReLU|Relu|RELU|max)(?=\s*(?:\(|'|\\left|\\big))")
+_INDICATOR = re.compile(r"\\(?:mathbf|boldsymbol|bm|pmb)\s*\{\s*1\s*\}"
+                        r"(?=\s*(?:_|\[|\(|\\\{|\\left|\\[bB]igg?l?))")
+_MAX = re.compile(r"(?:\\max(?![A-Za-z])|\\(?:operatorname|mathrm)\s*\{\s*max\s*\})\s*"
+                  r"(\\left\s*|\\[bB]igg?l?\s*)?(\(|\[|\\\{)")
+_CASES = re.compile(r"\\begin\s*\{(d?cases\*?)\}(.*?)\\end\s*\{\1\}", re.DOTALL)
+_CASE_WORDS = re.compile(r"\s*(?:,|;|:|\\[,;:! ]|\\q?quad(?![A-Za-z])|(?:if|for|when)(?![A-Za-z])"
+                         r"|\\(?:text|textrm|mbox|mathrm)\s*\{\s*(?:if|for|when|falls)?\s*\})")
+_OTHERWISE = re.compile(r"\s*(?:\\(?:text|textrm|mbox|mathrm)\s*\{\s*(?:otherwise|else|sonst)"
+                        r"\.?\s*\}"
+                        r"|otherwise|else)\s*\.?\s*")
+_CLOSING_SIZE = re.compile(r"\\(?:right|[bB]igg?r?)\s*$")
 _SIGMA_SUM = re.compile(r"\\Sigma(?![A-Za-z])(?=\s*(?:_|\^|\\limits|\\nolimits))")
 _NEWLINE = re.compile(r"\\(?:newline|cr)(?![A-Za-z])")
 _ARRAY = re.compile(r"\\begin\s*\{array\}\s*\{[^{}]*\}|\\end\s*\{array\}")
@@ -277,6 +294,154 @@ def _bare_word(match: re.Match[str]) -> list:
     if match.group(1) in ("sigmoid", "sech"):  # no such commands: an upright name
         return ["\\operatorname{", match.span(1), "}"]
     return ["\\", match.span(1)]
+
+
+def _bare_call(match: re.Match[str]) -> list:
+    """``relu(z)`` is ``\\operatorname{ReLU}(z)``, ``max(0, z)`` is ``\\max(0, z)``."""
+    if _WORD_ARGUMENT.search(match.string, max(0, match.start() - 20), match.start()):
+        return [match.span()]
+    if match.group(1) == "max":
+        return ["\\", match.span(1)]
+    return ["\\operatorname{", match.span(1), "}"]
+
+
+def _relu_max(source: Source) -> Source:
+    """``\\max(0, z)`` and ``\\max\\{z, 0\\}`` are ``\\operatorname{ReLU}(z)``.
+
+    Only a maximum with 0: ``\\max(a, b)`` in general is not a ReLU, and the scanner refuses it
+    with a message. The argument keeps its place in the student's text.
+    """
+    at = 0
+    while (match := _MAX.search(source.text, at)) is not None:
+        text = source.text
+        opening = match.end() - 1
+        close = _matching_close(text, opening)
+        if close is None:
+            break
+        inner_end = close
+        if text[close - 1] == "\\":  # \} closes \{
+            inner_end = close - 1
+        sized = _CLOSING_SIZE.search(text, match.end(), inner_end)
+        if sized:
+            inner_end = sized.start()
+        comma = _top_level_comma(text, match.end(), inner_end)
+        if comma is None:
+            at = match.end()
+            continue
+        first, second = text[match.end():comma].strip(), text[comma + 1:inner_end].strip()
+        if first == "0":
+            edits = [(match.start(), comma + 1, "\\operatorname{ReLU}("),
+                     (inner_end, close + 1, ")")]
+        elif second == "0":
+            edits = [(match.start(), match.end(), "\\operatorname{ReLU}("),
+                     (comma, close + 1, ")")]
+        else:
+            at = match.end()
+            continue
+        source = _edited(source, edits)
+        at = 0
+    return source
+
+
+def _cases(source: Source) -> Source:
+    """``\\begin{cases} A & \\text{if } k = l \\\\ B & \\text{otherwise} \\end{cases}``: the
+    sum of each value times the indicator of its condition,
+    ``(A)\\mathbb{1}[k = l] + (B)(1 - \\mathbb{1}[k = l])``. The values and conditions keep
+    their places in the student's text; a row without ``&`` leaves the environment unread.
+    """
+    at = 0
+    while (match := _CASES.search(source.text, at)) is not None:
+        text = source.text
+        rows = []
+        for start, end in _top_level_pieces(text, match.start(2), match.end(2), "\\\\"):
+            if not text[start:end].strip():
+                continue
+            amp = _top_level_comma(text, start, end, "&")
+            if amp is None:
+                rows = []
+                break
+            value_end = amp
+            while value_end > start and text[value_end - 1] in " \t\n,;":
+                value_end -= 1
+            cond_start = amp + 1
+            while (words := _CASE_WORDS.match(text, cond_start, end)) and words.end() > cond_start:
+                cond_start = words.end()
+            cond_end = end
+            while cond_end > cond_start and text[cond_end - 1] in " \t\n,;.":
+                cond_end -= 1
+            other = _OTHERWISE.fullmatch(text, amp + 1, end) is not None
+            rows.append(((start, value_end), None if other else (cond_start, cond_end)))
+        if not rows or sum(cond is None for _, cond in rows) > 1:
+            at = match.end()
+            continue
+        conditions = [cond for _, cond in rows if cond is not None]
+        pieces: list = []
+        for n, (value, cond) in enumerate(rows):
+            pieces += [" + " if n else " ", "\\left(", value, "\\right)"]
+            if cond is not None:
+                pieces += ["\\mathbb{1}\\left[", cond, "\\right]"]
+            else:  # otherwise: none of the other conditions holds
+                pieces.append("\\left(1")
+                for other in conditions:
+                    pieces += [" - \\mathbb{1}\\left[", other, "\\right]"]
+                pieces.append("\\right)")
+        pieces.append(" ")
+        out = _Builder(source)
+        out.copy(0, match.start())
+        for piece in pieces:
+            if isinstance(piece, str):
+                out.emit(piece, match.start())
+            else:
+                out.copy(*piece)
+        out.copy(match.end(), len(text))
+        source = out.done()
+    return source
+
+
+def _top_level_pieces(text: str, start: int, end: int, separator: str) -> list[tuple[int, int]]:
+    """The spans of ``text[start:end]`` between top-level ``separator``s."""
+    pieces, depth, n, begin = [], 0, start, start
+    while n < end:
+        if text.startswith(separator, n) and depth == 0:
+            pieces.append((begin, n))
+            n += len(separator)
+            begin = n
+            continue
+        if text[n] == "\\":
+            n += 2
+            continue
+        if text[n] in "([{":
+            depth += 1
+        elif text[n] in ")]}":
+            depth -= 1
+        n += 1
+    pieces.append((begin, end))
+    return pieces
+
+
+def _matching_close(text: str, at: int) -> int | None:
+    """The offset of the bracket closing the one at ``at`` (any of ( [ {)."""
+    depth = 0
+    for n in range(at, len(text)):
+        if text[n] in "([{":
+            depth += 1
+        elif text[n] in ")]}":
+            depth -= 1
+            if depth == 0:
+                return n
+    return None
+
+
+def _top_level_comma(text: str, start: int, end: int, comma: str = ",") -> int | None:
+    depth = 0
+    for n in range(start, end):
+        if text[n] in "([{":
+            depth += 1
+        elif text[n] in ")]}":
+            depth -= 1
+        elif text[n] == comma and depth == 0 and (n == 0 or text[n - 1] != "\\"):
+            return n
+    return None
 
 
 def _primes(match: re.Match[str]) -> str:
@@ -305,6 +470,8 @@ def normalise(text: str) -> Source:
     source = substitute(source, _PART_LABEL, lambda m: " ")
     source = substitute(source, _ESCAPES, lambda m: [(m.start(1), m.end(1))])
     source = substitute(source, _BARE_WORD, _bare_word)
+    source = substitute(source, _BARE_CALL, _bare_call)
+    source = substitute(source, _INDICATOR, lambda m: "\\mathbb{1}")
     source = substitute(source, _SIGMA_SUM, lambda m: "\\sum")
     source = substitute(source, _NEWLINE, lambda m: "\\\\ ")
     source = substitute(source, _ARRAY, lambda m: " ")
@@ -313,8 +480,10 @@ def normalise(text: str) -> Source:
     source = substitute(source, _UPRIGHT_COMMAND, lambda m: [m.span(1), " "])
     source = substitute(source, _COLON, lambda m: ":")
     source = _drop_annotations(source)
+    source = _cases(source)
     source = _ascii_scripts(source)
     source = _over(source)
+    source = _relu_max(source)
     source = substitute(source, _ELL, lambda m: "l ")
     source = substitute(source, _PRIMES, _primes)
     source = substitute(source, _DOT, _dot)

@@ -40,6 +40,7 @@ from .expr import (
     Deriv,
     Div,
     Expr,
+    Kronecker,
     Mul,
     Neg,
     Num,
@@ -95,6 +96,19 @@ class Vocabulary:
 
     def is_index(self, letter: str) -> bool:
         return letter in self.ranges
+
+    def is_step(self, written: str) -> bool:
+        """Whether ``H`` (applied to brackets) is the Heaviside step: when the problem gives H no
+        other meaning."""
+        return written == "H" and not any(written in names for names in (
+            self.quantities, self.functions, self.variables, self.aliases))
+
+    def kronecker_delta(self, written: str) -> bool:
+        """Whether ``\\delta`` with two indices is the Kronecker delta: unless the problem has a
+        quantity \\delta with two indices of its own (a one-index signal \\delta_k is told apart
+        by its indices)."""
+        name = self.aliases.get(written, written)
+        return written == "delta" and len(self.quantities.get(name, ())) != 2
 
 
 @dataclass
@@ -313,6 +327,8 @@ class _Reader:
         primary, scripts = items[i][1].children[0], items[i][1].children[1:]
         if primary.data == "sum_op":
             return self.sum(primary, scripts, items[i + 1:], scope), len(items) - i
+        if primary.data == "indicator":
+            return self.indicator(items, i, scope)
         for reader in (self.slash_derivative, self.applied_derivative):
             found = reader(items, i, scope)
             if found is not None:
@@ -321,7 +337,8 @@ class _Reader:
         if found is not None:
             return found
         name = self.name_of(primary)
-        if primary.data == "func" or (name is not None and self.is_function(name, scope)):
+        if primary.data == "func" or (name is not None and self.is_function(name, scope)) \
+                or self.is_step_call(items, i):
             return self.call(items, i, scope)
         found = self.joined_subscript(items, i, scope)
         if found is not None:
@@ -366,6 +383,14 @@ class _Reader:
             return self.call(rest, 0, scope)
         return None
 
+    def is_step_call(self, items, i: int) -> bool:
+        """``H(z)``, ``H'(z)``: the Heaviside step applied, when H means nothing else here."""
+        primary, scripts = items[i][1].children[0], items[i][1].children[1:]
+        if primary.data != "letter" or not self.vocab.is_step(str(primary.children[0])):
+            return False
+        return all(s.data == "prime" for s in scripts) and i + 1 < len(items) \
+            and items[i + 1][0] is None and items[i + 1][1].children[0].data == "group"
+
     def is_function(self, name: str, scope: _Scope) -> bool:
         name = self.vocab.aliases.get(name, name)
         return name in self.vocab.functions and name not in scope.dummies
@@ -398,6 +423,7 @@ class _Reader:
     def bar_variable(self, script: Node, before) -> tuple[str, Tree]:
         """The variable and the value tree of a bar's subscript: ``x=h_k``, or just ``h_k``."""
         arg = script.children[2]
+        _no_condition(arg, self)
         if isinstance(arg, Tree) and arg.data == "braced":
             items = arg.children[1].children
             if len(items) != 1:
@@ -456,10 +482,19 @@ class _Reader:
                                  primes[0])
             return primed
         kind = primary.data
-        if kind == "number":
+        if kind == "number" and sub and str(primary.children[0]) == "1" \
+                and self.condition_script(sub[0]) is not None:  # 1_{z>0}: the indicator
+            base = self.condition(self.condition_script(sub[0]), scope)
+            return _power(base, self.superscript_value(sup[0], scope), self, sup[0]) if sup \
+                else base
+        if kind == "iverson":
+            if sub:
+                raise self.error("brackets cannot have a subscript", sub[0])
+            base: Expr = self.iverson(primary, scope)
+        elif kind == "number":
             if sub:
                 raise self.error("a number cannot have a subscript", sub[0])
-            base: Expr = Num(Fraction(str(primary.children[0])))
+            base = Num(Fraction(str(primary.children[0])))
         elif kind == "group":
             if sub:
                 raise self.error("brackets cannot have a subscript", sub[0])
@@ -517,6 +552,7 @@ class _Reader:
 
     def arg(self, arg, scope: _Scope) -> Expr:
         """The value of a script or \\frac argument: one token or a braced expression."""
+        _no_condition(arg, self)
         if isinstance(arg, Tree) and arg.data == "braced":
             items = arg.children[1].children
             if len(items) != 1 or len(items[0].children) != 1:
@@ -555,7 +591,13 @@ class _Reader:
             if letters is None:
                 assert sub is not None  # (checked above: one of them is given)
                 letters = self.index_letters(sub.children[1], scope)
+            if len(letters) == 2 and vocab.kronecker_delta(written):
+                return self.kronecker(letters, sub or primary, scope)
             return Ref(name, self.indices(written, name, slots, letters, sub or primary, scope))
+        if sub is not None and vocab.kronecker_delta(written) and letters is None:
+            letters = self.index_letters(sub.children[1], scope)
+            if len(letters) == 2:
+                return self.kronecker(letters, sub, scope)
         if sub is not None:
             if name in vocab.variables or name in ("e", "pi") or name in vocab.ranges \
                     or name in scope.bound:
@@ -646,6 +688,7 @@ class _Reader:
 
     def index_letters(self, arg, scope: _Scope) -> list[tuple[str, Token]]:
         """Index letters of a subscript: ``k``, ``{jk}``, ``{j,k}``, ``{jk'}``, ``{j1}``."""
+        _no_condition(arg, self)
         if isinstance(arg, Token) or (isinstance(arg, Tree) and arg.data != "braced"):
             token: Any = arg if isinstance(arg, Token) else arg.children[0]
             if token.type not in ("LETTER", "NUMBER") or (token.type == "NUMBER"
@@ -681,6 +724,8 @@ class _Reader:
         if isinstance(arg, Tree) and arg.data == "arg":
             arg = arg.children[0]
         slots = self.vocab.quantities[name]
+        if written is not None and self.vocab.kronecker_delta(written):
+            slots = ("", "")  # \delta_kl: the Kronecker delta (\delta_k l is not joined)
         if not isinstance(arg, Token) or arg.type != "LETTER" or len(slots) < 2:
             return None
         letters = [(str(arg), arg)]
@@ -705,13 +750,137 @@ class _Reader:
             return None
         return self.symbol(primary, scripts[0], scope, letters), used
 
+    # ------------------------------------------------------------------ indicators
+    def indicator(self, items, i: int, scope: _Scope) -> tuple[Expr, int]:
+        """``\\mathbb{1}[z > 0]``, ``\\mathbb{1}(z > 0)``, ``\\mathbf{1}_{z>0}``, ``[k = l]``."""
+        factor = items[i][1]
+        primary, scripts = factor.children[0], factor.children[1:]
+        sub = [s for s in scripts if s.data == "subscript"]
+        sup = [s for s in scripts if s.data == "superscript"]
+        if len(sub) > 1 or len(sup) > 1 or any(s.data not in ("subscript", "superscript")
+                                               for s in scripts):
+            raise self.error("\\mathbb{1} takes its condition once, as in \\mathbb{1}[z > 0]",
+                             primary)
+        if sub:
+            condition = self.condition_script(sub[0])
+            if condition is None:
+                raise self.error("the subscript of \\mathbb{1} is a condition, as in "
+                                 "\\mathbb{1}_{z > 0}", sub[0])
+            value, used = self.condition(condition, scope), 1
+        else:
+            following = items[i + 1] if i + 1 < len(items) else None
+            if following is None or following[0] is not None \
+                    or following[1].children[0].data != "iverson":
+                raise self.error("\\mathbb{1} needs its condition, as in \\mathbb{1}[z > 0] or "
+                                 "\\mathbb{1}[k = l]", primary)
+            after = following[1].children[1:]
+            if any(s.data != "superscript" for s in after):
+                raise self.error("unexpected script after an indicator's condition", after[0])
+            value = self.condition(following[1].children[0].children[1], scope)
+            for script in after:  # \mathbb{1}[z>0]^2
+                value = _power(value, self.superscript_value(script, scope), self, script)
+            used = 2
+        if sup:
+            value = _power(value, self.superscript_value(sup[0], scope), self, sup[0])
+        return value, used
+
+    def condition_script(self, script: Node) -> Node | None:
+        """The condition of ``_{z>0}``, ``_{k=l}`` or ``_{[z>0]}``, else None."""
+        arg = script.children[1]
+        if isinstance(arg, Tree) and arg.data == "braced_comparison":
+            return arg.children[1]
+        if isinstance(arg, Tree) and arg.data == "braced":
+            items = arg.children[1].children
+            if len(items) != 1:
+                return None
+            if len(items[0].children) == 2:  # {k = l}
+                return Tree("equality", items[0].children)
+            factors = _product_factors(arg)
+            if factors and len(factors) == 1 and len(factors[0][1].children) == 1 \
+                    and factors[0][1].children[0].data == "iverson":  # {\{z > 0\}}
+                return factors[0][1].children[0].children[1]
+        return None
+
+    def iverson(self, primary: Node, scope: _Scope) -> Expr:
+        """``[z > 0]`` (Iverson's bracket) and ``[k = l]``; round or curly brackets around a
+        condition only follow an indicator."""
+        if primary.children[0].type != "LBRACK":
+            raise self.error("a condition in round or curly brackets is read only after an "
+                             "indicator, as in \\mathbb{1}(z > 0); alone, write [z > 0]", primary)
+        return self.condition(primary.children[1], scope)
+
+    def condition(self, tree: Node, scope: _Scope) -> Expr:
+        """A condition's value: ``z > 0`` is the step H(z), ``k = l`` the Kronecker delta."""
+        if tree.data == "equality":
+            left, right = tree.children
+            letters = [self.index_letter(side, scope) for side in (left, right)]
+            if None in letters:
+                raise self.error("an indicator of an equality is read only between two index "
+                                 "letters, as in [k = l] (the Kronecker delta); compare values "
+                                 "with > or <, as in [z > 0]", tree)
+            return self.kronecker(letters, tree, scope)
+        left, op, right = tree.children
+        if op == "!=":
+            letters = [self.index_letter(side, scope) for side in (left, right)]
+            if None in letters:
+                raise self.error("\\ne is read only between two index letters, as in "
+                                 "[k \\ne l]; compare values with > or <", op)
+            return Add((Num(Fraction(1)), Neg(self.kronecker(letters, tree, scope))))
+        a, b = self.expr(left, scope), self.expr(right, scope)
+        if op in ("<", "<="):
+            a, b = b, a
+        return Call("heaviside", 0, _difference(a, b))  # a > b, or a >= b: equal but at a = b
+
+    def index_letter(self, side: Node, scope: _Scope) -> tuple[str, Token] | None:
+        """The index letter a side of a condition is (``k``, ``k'``), else None."""
+        tokens = _flat_tokens(side)
+        if not tokens or tokens[0].type != "LETTER" or any(t.type != "PRIME" for t in tokens[1:]):
+            return None
+        letter = str(tokens[0]) + "'" * (len(tokens) - 1)
+        if letter in scope.bound or (letter in self.vocab.ranges
+                                     and letter not in self.vocab.variables):
+            return letter, tokens[0]
+        return None
+
+    def kronecker(self, letters, where, scope: _Scope) -> Expr:
+        """``\\delta_{kl}``: both letters must be indices (or sum letters) over one range."""
+        ranges = []
+        for letter, token in letters:
+            if is_concrete(letter):
+                raise self.error("a Kronecker delta compares two index letters, as in "
+                                 "\\delta_{kl}", token)
+            if letter in scope.bound:
+                ranges.append(scope.bound[letter])
+            elif letter in self.vocab.ranges:
+                ranges.append(letter)
+            else:
+                raise self.error(f"'{letter}' is not an index of this problem; its indices are "
+                                 + ", ".join(sorted(self.vocab.ranges)), token)
+        known = [r for r in ranges if r is not None]
+        if not known:
+            raise self.error("a Kronecker delta of two summed letters needs a quantity that "
+                             "tells their range, as in \\sum_l \\delta_{kl} c_l", where)
+        for (letter, _), have in zip(letters, ranges):
+            if have is None:
+                scope.bound[letter] = known[0]
+        (first, _), (second, _) = letters
+        sizes = self.vocab.ranges
+        if sizes[known[0]] != sizes[known[-1]]:
+            names = self.vocab.range_names
+            raise self.error(
+                f"\\delta_{{{first}{second}}}: a Kronecker delta compares two indices over one "
+                f"range, but {first} runs over {names.get(known[0], known[0])} and {second} over "
+                f"{names.get(known[-1], known[-1])}", where)
+        return Kronecker(first, second, known[0])
+
     # ------------------------------------------------------------------ calls
     def call(self, items, i: int, scope: _Scope) -> tuple[Expr, int]:
         """A function applied to the group after it: ``g'(h_k)``, ``\\sigma^2(x)``, ``\\exp x``."""
         _, factor = items[i]
         primary, scripts = factor.children[0], factor.children[1:]
         written = str(primary.children[0])
-        name = self.vocab.aliases.get(written, written)
+        name = "heaviside" if self.vocab.is_step(written) else self.vocab.aliases.get(written,
+                                                                                      written)
         order, power = 0, None
         for script in scripts:
             if script.data == "prime":
@@ -920,6 +1089,8 @@ class _Reader:
                 raise self.error("\\sum needs its index, as in \\sum_{k=1}^{K}", primary)
             return self.sum_without_index(primary, rest, scope)
         arg = sub[0].children[1]
+        if isinstance(arg, Tree) and arg.data == "braced_comparison":
+            raise self.error("write the range of a sum as \\sum_{k=1}^{K}", arg)
         lower = None
         if isinstance(arg, Tree) and arg.data == "braced":
             items = arg.children[1].children
@@ -1036,6 +1207,22 @@ class _Reader:
         terms.append(total)
         terms += [Neg(read[n]) if signed[n][0] else read[n] for n in sorted(read) if n > d + 1]
         return terms[0] if len(terms) == 1 else Add(tuple(terms))
+
+
+def _no_condition(arg, reader: _Reader) -> None:
+    """A condition (``_{z>0}``) stands only as an indicator's subscript."""
+    if isinstance(arg, Tree) and arg.data == "braced_comparison":
+        raise reader.error("a condition such as z > 0 is read only as an indicator, as in "
+                           "\\mathbb{1}_{z > 0} or [z > 0]", arg)
+
+
+def _difference(a: Expr, b: Expr) -> Expr:
+    """``a - b``, without a zero: [z > 0] is H(z), [0 > z] is H(-z)."""
+    if isinstance(b, Num) and b.value == 0:
+        return a
+    if isinstance(a, Num) and a.value == 0:
+        return Num(-b.value) if isinstance(b, Num) else Neg(b)
+    return Add((a, Neg(b)))
 
 
 def _times(left: Expr, right: Expr) -> Expr:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from .check import Agreement, PartChecker
 from .errors import EvaluationError, IndexMismatch
-from .expr import Expr, Sum, free_indices, shadowed_indices
+from .expr import Expr, Mul, Sum, free_indices, shadowed_indices
 from .problem import Part
 from .reader import Line, read_expression
 from .results import Step
@@ -27,10 +27,17 @@ from .results import Step
 VALID, INVALID, UNVERIFIED, GIVEN = "valid", "invalid", "unverified", "given"
 
 
-def check_steps(part: Part, checker: PartChecker, lines: list[Line]) -> list[Step]:
-    """A status for every line of a derivation (the empty list for a single expression)."""
+def check_steps(part: Part, checker: PartChecker, lines: list[Line],
+                condition: Expr | None = None) -> list[Step]:
+    """A status for every line of a derivation (the empty list for a single expression).
+
+    ``condition`` restricts the check to where the indices satisfy it ("for l \\ne k"): a
+    factor that is 1 there and 0 elsewhere, multiplied into every line that has its indices.
+    """
     if len(lines) < 2:
         return []
+    if condition is not None:
+        lines = [_restricted(line, condition) for line in lines]
     first = lines[0]
     steps = [Step(first.latex.strip(), GIVEN, "" if first.expr is not None
                   else f"could not read this line: {first.error}")]
@@ -42,6 +49,12 @@ def check_steps(part: Part, checker: PartChecker, lines: list[Line]) -> list[Ste
             lines[n] = Line(line.latex, line.offset, reading)
             anchor = n
     return steps
+
+
+def _restricted(line: Line, condition: Expr) -> Line:
+    if line.expr is None or not free_indices(condition) <= free_indices(line.expr):
+        return line
+    return Line(line.latex, line.offset, Mul((line.expr, condition)), line.error, line.source)
 
 
 def _checkable(expr: Expr | None) -> bool:

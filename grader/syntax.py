@@ -56,6 +56,14 @@ COMMANDS = {
     "dotsm": "DOTS", "dotso": "DOTS", "vert": "BAR", "rvert": "BAR", "lvert": "BAR",
     "sqrt": "SQRT", "nabla": "NABLA",
 }
+# Comparisons, read only inside an indicator's brackets ([z > 0], \mathbb{1}(z \ge 0)); the
+# token's value is the comparison in one spelling.
+COMPARISONS = {">": ">", "<": "<", "gt": ">", "lt": "<", "ge": ">=", "geq": ">=",
+               "geqslant": ">=", "le": "<=", "leq": "<=", "leqslant": "<=", "ne": "!=",
+               "neq": "!="}
+# The indicator \mathbb{1} (\mathbf{1}, 𝟙 and \mathbb{I} are made \mathbb{1} by grader.notation).
+INDICATORS = {("mathbb", "1"), ("mathbb", "I"), ("mathbbm", "1"), ("mathds", "1")}
+TRANSPOSE_COMMANDS = {"top", "intercal"}
 TEXT_COMMANDS = {"text", "textrm", "textit", "textnormal", "mbox", "textsf", "textbf"}
 WORD_COMMANDS = {"mathrm", "operatorname", "mathit", "mathsf", "mathnormal", *TEXT_COMMANDS}
 TOKEN_NAMES = {
@@ -65,7 +73,8 @@ TOKEN_NAMES = {
     "LCURLY": "'\\{'", "RCURLY": "'\\}'", "SUM": "\\sum", "PARTIAL": "\\partial",
     "FRAC": "\\frac", "NUMBER": "a number", "LETTER": "a letter", "GREEK": "a Greek letter",
     "FUNC": "a function", "$END": "the end of the answer", "BAR": "'|'", "DOTS": "'\\dots'",
-    "SQRT": "\\sqrt", "NABLA": "\\nabla",
+    "SQRT": "\\sqrt", "NABLA": "\\nabla", "COMPARE": "a comparison",
+    "INDICATOR": "\\mathbb{1}",
 }
 
 _COMMAND = re.compile(r"\\([A-Za-z]+|.)")
@@ -129,6 +138,10 @@ def tokenize(text: str) -> list[Token]:
                 continue
         if ch == "\\":
             match = _WORD.match(text, pos)
+            if match and (match.group(1), match.group(2)) in INDICATORS:
+                emit("INDICATOR", "\\mathbb{1}", pos, match.end() - pos)
+                pos = match.end()
+                continue
             if match and match.group(1) in WORD_COMMANDS:
                 _word(match, text, emit)
                 pos = match.end()
@@ -163,6 +176,8 @@ def tokenize(text: str) -> list[Token]:
                 emit("GREEK", name, start, len(name) + 1)
             elif name in FUNCTION_COMMANDS:
                 emit("FUNC", functions.COMMANDS[name], start, len(name) + 1)
+            elif name in COMPARISONS:
+                emit("COMPARE", COMPARISONS[name], start, len(name) + 1)
             elif name in WORD_COMMANDS:
                 raise AnswerError(f"\\{name} needs its word in braces, as in "
                                   f"\\{name}{{sigmoid}}", start, text)
@@ -183,6 +198,8 @@ def tokenize(text: str) -> list[Token]:
             continue
         if ch.isascii() and ch.isalpha():
             emit("LETTER", ch, pos)
+        elif ch in COMPARISONS:
+            emit("COMPARE", ch, pos)
         elif ch in SINGLE:
             emit(SINGLE[ch], ch, pos)
             if SINGLE[ch] in ("SUB", "SUP"):
@@ -223,6 +240,9 @@ NOT_READ_HERE = {
     "lim": "(a limit) is not part of these problems",
     "pm": "is two answers in one; write the one you mean",
     "mp": "is two answers in one; write the one you mean",
+    "max": "is read only as the ReLU, \\max(0, z); the larger of two other expressions is not "
+           "part of these problems",
+    "min": "(the smaller of two expressions) is not part of these problems",
 }
 REAL_COMMANDS = {"in", "int", "prod", "lim", "pm", "mp", "hat", "bar", "tilde", "vec", "mathbf",
                  "boldsymbol", "max", "min", "neq", "leq", "geq", "infty", "to", "forall",
@@ -304,6 +324,10 @@ def _escaped(text: str, at: int) -> bool:
 
 
 def _describe(token: Token) -> str:
+    if token.type == "COMPARE":
+        shown = {">=": "\\ge", "<=": "\\le", "!=": "\\ne"}.get(str(token.value), token.value)
+        return f"'{shown}' (a comparison is read only inside an indicator's brackets, " \
+            "as in [z > 0])"
     if token.type == "GREEK":
         return f"'\\{token.value}'"
     if token.type == "PRIME":

@@ -19,7 +19,23 @@ from fractions import Fraction
 import numpy as np
 
 from .errors import EvaluationError
-from .expr import Add, Call, Const, Deriv, Div, Expr, Mul, Neg, Num, Pow, Ref, Sum, Var, is_concrete
+from .expr import (
+    Add,
+    Call,
+    Const,
+    Deriv,
+    Div,
+    Expr,
+    Kronecker,
+    Mul,
+    Neg,
+    Num,
+    Pow,
+    Ref,
+    Sum,
+    Var,
+    is_concrete,
+)
 
 SEED = "^"  # suffix of the axes that carry a gradient's output index
 
@@ -151,6 +167,8 @@ class Evaluator:
             return Tensor(np.asarray(b.number(expr.value), dtype=b.dtype), ())
         if isinstance(expr, Const):
             return Tensor(np.asarray(b.constant(expr.name), dtype=b.dtype), ())
+        if isinstance(expr, Kronecker):
+            return self.kronecker(expr)
         if isinstance(expr, Var):
             if expr.name not in self.variables:
                 raise EvaluationError(f"{expr.name} has no value here")
@@ -188,6 +206,15 @@ class Evaluator:
         if isinstance(expr, Deriv):
             return self.gradient(expr.of, expr.wrt)
         raise EvaluationError(f"cannot evaluate {type(expr).__name__}")
+
+    def kronecker(self, delta: Kronecker) -> Tensor:
+        """The identity over two axes of one range: \\delta_{kl} is 1 where k = l."""
+        if is_concrete(delta.first) or is_concrete(delta.second):
+            raise EvaluationError("a Kronecker delta of a single unit cannot be evaluated")
+        eye = self.backend.eye(self.sizes[delta.over])
+        if delta.first == delta.second:  # \delta_{kk} = 1 for every k
+            return Tensor(np.diagonal(eye).copy(), (delta.first,))
+        return Tensor(eye, (delta.first, delta.second))
 
     def ref(self, ref: Ref) -> Tensor:
         array = self.lookup(ref.name)
@@ -264,7 +291,7 @@ class Evaluator:
 
     def _backward(self, expr: Expr, adjoint: Tensor, adjoints: dict[str, Tensor]) -> None:
         """Push ``adjoint`` (d output / d expr) down to the quantities ``expr`` refers to."""
-        if isinstance(expr, (Num, Const)):
+        if isinstance(expr, (Num, Const, Kronecker)):
             return
         if isinstance(expr, (Ref, Var)):
             node = self._cached(expr)

@@ -41,7 +41,7 @@ def test_softmax_spec_passes(check_pool):
     """Every reference equals its asked quantity; every example grades as the spec says."""
     report = check_problem("softmax", pool=check_pool)
     assert report.ok, report.render()
-    assert [p.part for p in report.parts] == list("abcdefgh")
+    assert [p.part for p in report.parts] == list("abcdefghi")
     assert all(p.count("accept")[1] >= 3 and p.count("reject")[1] >= 4 for p in report.parts)
     assert "softmax: OK" in report.render()
 
@@ -228,14 +228,28 @@ def test_softmax_jacobian_diagonal_on_the_network():
 def test_softmax_sample_submission_gets_full_marks(check_pool):
     result = api.grade_file("softmax", SUBMISSIONS / "softmax" / "sample.md", pool=check_pool)
     assert {p: r.verdict.value for p, r in result.parts.items()} == dict.fromkeys(
-        "abcdefgh", "correct")
-    assert (result.score, result.max_score) == (9.0, 9.0)
+        "abcdefghi", "correct")
+    assert (result.score, result.max_score) == (10.0, 10.0)
+
+
+def test_a_claim_under_an_index_condition_is_checked_only_there(check_pool):
+    """In (c) the sample says dc_l/dh_k = -c_l c_k "for l \\neq k": true there, false at l = k,
+    so the step is checked where the condition holds, and is valid."""
+    result = api.grade_file("softmax", SUBMISSIONS / "softmax" / "sample.md", pool=check_pool)
+    steps = {s.latex: s for s in result.parts["c"].steps}
+    assert steps["-c_l c_k"].status == "valid", steps["-c_l c_k"].message
+    unconditional = api.grade_answer(
+        "softmax", "c", r"\delta_k = c_k - t_k \quad \text{where } "
+        r"\frac{\partial c_l}{\partial h_k} = -c_l c_k", pool=check_pool)
+    assert [s.status for s in unconditional.steps][-1] == "invalid"
 
 
 def test_softmax_mistakes_get_their_feedback(check_pool):
     result = api.grade_file("softmax", SUBMISSIONS / "softmax" / "mistakes.json", pool=check_pool)
     verdicts = {p: r.verdict.value for p, r in result.parts.items()}
     assert verdicts == {"a": "partial", "b": "incorrect", "c": "partial", "d": "correct",
-                        "e": "correct", "f": "incorrect", "g": "correct", "h": "correct"}
+                        "e": "correct", "f": "incorrect", "g": "correct", "h": "correct",
+                        "i": "partial"}
     assert "couples the outputs" in result.parts["c"].feedback
-    assert result.score == 5.25
+    assert "only off the diagonal" in result.parts["i"].feedback
+    assert result.score == 5.75

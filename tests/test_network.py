@@ -207,3 +207,51 @@ def test_tensor_alignment() -> None:
     t = Tensor(np.arange(6).reshape(2, 3), ("j", "k"))
     assert t.aligned(("k", "j")).shape == (3, 2)
     assert t.aligned(("i", "j", "k")).shape == (1, 2, 3)
+
+
+def test_two_letters_over_one_range_have_one_size() -> None:
+    """softmax declares k and l over the K outputs: every instance gives them one size, and the
+    other layers still differ (so a wrong index cannot pass by luck)."""
+    from grader.problem import load_problem
+
+    softmax = load_problem("softmax").network
+    for seed in range(20):
+        sizes = softmax.numeric(seed, "tanh").sizes
+        assert sizes["k"] == sizes["l"]
+        assert len({sizes["i"], sizes["j"], sizes["k"]}) == 3
+
+
+def test_the_whole_softmax_jacobian_by_backprop() -> None:
+    """dc_k/dh_l with two letters over the outputs is the K x K Jacobian c_k(delta_kl - c_l)."""
+    from grader.problem import load_problem
+
+    softmax = load_problem("softmax").network
+    ev = softmax.numeric(31, "sigmoid")
+    jacobian = ev.gradient(Ref("c", ("k",)), Ref("h", ("l",)))
+    c = np.asarray(ev.lookup("c"), dtype=float)
+    expected = np.diag(c) - np.outer(c, c)
+    np.testing.assert_allclose(np.asarray(jacobian.aligned(("k", "l")), dtype=float), expected)
+
+
+@pytest.mark.parametrize("name", ["relu", "heaviside"])
+def test_non_smooth_functions_agree_in_every_backend(name: str) -> None:
+    """ReLU and the step, and their derivatives (the step, then 0), in floats, at 50 digits and
+    in SymPy, at points away from the kink and at the kink itself (the step is 1/2 there)."""
+    import mpmath
+
+    from grader.network import Precise, Symbolic
+
+    points = np.array([-2.5, -0.3, 0.0, 0.7, 3.0])
+    relu = np.maximum(points, 0.0)
+    step = np.heaviside(points, 0.5)
+    expected = {"relu": [relu, step, 0 * points, 0 * points],
+                "heaviside": [step, 0 * points, 0 * points, 0 * points]}[name]
+    for order in range(4):
+        numeric = Numeric().function(name, order)(points)
+        precise = Precise().function(name, order)(np.array([mpmath.mpf(p) for p in points],
+                                                            dtype=object))
+        exact = Symbolic().function(name, order)(np.array([sympy.Rational(p).limit_denominator()
+                                                           for p in points], dtype=object))
+        np.testing.assert_allclose(numeric, expected[order])
+        np.testing.assert_allclose(np.asarray(precise, dtype=float), expected[order])
+        np.testing.assert_allclose(np.asarray(exact, dtype=float), expected[order])

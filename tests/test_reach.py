@@ -312,3 +312,192 @@ def test_a_part_variable_shadows_a_network_name(part, answer, verdict, words) ->
     result = grade_answer(load_problem(SHADOW), part, answer)
     assert result.verdict.value == verdict, result.feedback
     assert words in result.feedback
+
+
+# ---------------------------------------------------------------------------- non-smooth functions
+
+RELU = Path(__file__).parent / "data" / "specs" / "relu.toml"
+
+STEPS_AND_RELU = [
+    # the ReLU's slope at a number z: every way of writing the step
+    ("slope", r"\mathbb{1}[z > 0]", C, 1),
+    ("slope", r"\mathbb{1}(z>0)", C, 1),
+    ("slope", r"\mathbb{1}\left(z>0\right)", C, 1),
+    ("slope", r"\mathbf{1}_{z>0}", C, 1),
+    ("slope", r"\boldsymbol{1}_{z > 0}", C, 1),
+    ("slope", r"\mathbb{1}_{\{z>0\}}", C, 1),
+    ("slope", r"\mathbb{1}\{z > 0\}", C, 1),
+    ("slope", r"\mathbb{I}[z > 0]", C, 1),
+    ("slope", "𝟙[z > 0]", C, 1),
+    ("slope", r"1_{z > 0}", C, 1),
+    ("slope", r"[z > 0]", C, 1),
+    ("slope", r"[0 < z]", C, 1),
+    ("slope", r"[z \geq 0]", C, 1),
+    ("slope", r"[z \ge 0]", C, 1),
+    ("slope", r"\mathbb{1}[z \gt 0]", C, 1),
+    ("slope", r"H(z)", C, 1),
+    ("slope", r"1 - [z < 0]", C, 1),
+    ("slope", r"\operatorname{ReLU}'(z) = [z > 0]", C, 1),
+    ("slope", r"\begin{cases} 1 & z > 0 \\ 0 & \text{otherwise} \end{cases}", C, 1),
+    ("slope", r"\begin{cases} 1 & \text{if } z > 0 \\ 0 & \text{if } z \leq 0 \end{cases}", C, 1),
+    ("slope", r"\begin{cases} 0 & z > 0 \\ 1 & z < 0 \end{cases}", W, 0),
+    ("slope", r"[z < 0]", W, 0),
+    ("slope", r"\mathbb{1}[z \le 0]", W, 0),
+    ("slope", r"H(-z)", W, 0),
+    ("slope", r"z\,[z > 0]", W, 0),
+    ("slope", r"\operatorname{ReLU}'(z)", W, 0),
+    # the ReLU itself
+    ("value", r"\max(0, z_j)", C, 1),
+    ("value", r"\max\left(0, z_j\right)", C, 1),
+    ("value", r"\max\{0, z_j\}", C, 1),
+    ("value", r"\max(z_j, 0)", C, 1),
+    ("value", r"max(0, z_j)", C, 1),
+    ("value", r"\operatorname{ReLU}(z_j)", C, 1),
+    ("value", r"\mathrm{ReLU}(z_j)", C, 1),
+    ("value", r"\operatorname{relu}(z_j)", C, 1),
+    ("value", r"ReLU(z_j)", C, 1),
+    ("value", r"relu(z_j)", C, 1),
+    ("value", r"z_j\,\mathbb{1}[z_j > 0]", C, 1),
+    ("value", r"z_j H(z_j)", C, 1),
+    ("value", r"\max(0, -z_j)", W, 0),
+    ("value", r"\max(0, z_j) [z_j < 0]", W, 0),
+    ("value", r"z_j", W, 0),
+    # square brackets as parentheses stay parentheses
+    ("value", r"z_j [1 - [z_j < 0]]", C, 1),
+    ("value", r"\left[z_j\right] [z_j > 0]", C, 1),
+    # the chain rule through the ReLU
+    ("psi", r"\operatorname{ReLU}'(z_j) \sum_k \delta_k w_{jk}", C, 1),
+    ("psi", r"\mathbb{1}[z_j > 0] \sum_k \delta_k w_{jk}", C, 1),
+    ("psi", r"\sum_k \delta_k w_{jk} \cdot [z_j > 0]", C, 1),
+    ("psi", r"\sum_k \delta_k w_{jk} \, \mathbb{1}(z_j > 0)", C, 1),
+    ("psi", r"H(z_j) \sum_k (h_k - t_k) w_{jk}", C, 1),
+    ("psi", r"\sum_k \delta_k w_{jk}", P, 0.5),
+    ("psi", r"\max(0, z_j) \sum_k \delta_k w_{jk}", W, 0),
+]
+
+
+@pytest.mark.parametrize("part, answer, verdict, share", STEPS_AND_RELU,
+                         ids=[f"({r[0]}) {r[1]}" for r in STEPS_AND_RELU])
+def test_relu_and_the_step_in_every_notation(part, answer, verdict, share) -> None:
+    """ReLU, \\max(0, z), and the step as \\mathbb{1}[..], \\mathbf{1}_{..}, [..] and H(..),
+    graded on a ReLU network (tests/data/specs/relu.toml) numerically and symbolically."""
+    result = grade_answer(load_problem(RELU), part, answer)
+    assert result.score == pytest.approx(share * result.max_score), result.feedback
+    if verdict != P:
+        assert result.verdict.value == verdict, result.feedback
+
+
+NAMED_H = r"""
+id = "named-h"
+[network]
+equations = ['H_k = f_k + \sum_j b_j w_{jk}', 'E = \frac{1}{2} \sum_k H_k^2']
+given = ['b_j', 'w_{jk}', 'f_k']
+[network.indices]
+j = { size = "J" }
+k = { size = "K" }
+[[parts]]
+id = "slope"
+points = 1
+asks = '''\tanh'(z)'''
+variables = ["z"]
+reference = '1 - \tanh^2(z)'
+"""
+
+
+def test_h_is_a_quantity_where_the_problem_names_one(tmp_path) -> None:
+    """H(z) is the step only when H means nothing else: a problem with a quantity H keeps it."""
+    spec = tmp_path / "named.toml"
+    spec.write_text(NAMED_H)
+    result = grade_answer(load_problem(spec), "slope", r"H(z)")
+    assert result.verdict.value == "invalid" and "H needs its index" in result.feedback
+    assert grade_answer(load_problem(RELU), "slope", r"H(z)").verdict.value == "correct"
+
+
+REFUSED_NEW = [
+    (RELU, "value", r"\max(z_j, 1)", r"\max is read only as the ReLU, \max(0, z)"),
+    (RELU, "value", r"\min(0, z_j)", r"\min (the smaller of two expressions) is not part"),
+    (RELU, "slope", r"z[z = 0]", "an indicator of an equality is read only between two index"),
+    (RELU, "slope", r"z(z > 0)", "read only after an indicator, as in \\mathbb{1}(z > 0)"),
+    (RELU, "slope", r"\mathbb{1}", r"\mathbb{1} needs its condition"),
+    (RELU, "slope", r"\mathbb{1}_{z}", r"the subscript of \mathbb{1} is a condition"),
+    (RELU, "slope", r"z > 0", "your answer states a relation (>), not a value"),
+    (RELU, "slope", r"\frac{z > 0}{2}", "a condition such as z > 0 is read only as an indicator"),
+    (RELU, "slope", r"\mathbb{1}\{z > 0\} \{z > 0\}", "read only after an indicator"),
+    (RELU, "slope", r"[z \ne 0]", r"\ne is read only between two index letters"),
+    (RELU, "slope", r"\operatorname{ReLU6}(z)", r"unknown function \operatorname{ReLU6}"),
+    (RELU, "psi", r"\sum_{k > 0} \delta_k w_{jk}", r"write the range of a sum as \sum_{k=1}^{K}"),
+]
+
+
+@pytest.mark.parametrize("spec, part, answer, words", REFUSED_NEW, ids=[r[2] for r in REFUSED_NEW])
+def test_near_misses_are_refused_with_a_message_that_names_them(spec, part, answer, words):
+    result = grade_answer(load_problem(spec), part, answer)
+    assert result.verdict.value == "invalid", result.feedback
+    assert result.score == 0
+    assert words in result.feedback
+
+
+# ---------------------------------------------------------------------------- Kronecker delta
+
+KRONECKER = [
+    ("i", r"c_k(\delta_{kl} - c_l)", C, 1),
+    ("i", r"c_k\delta_{kl} - c_k c_l", C, 1),
+    ("i", r"\delta_{lk}c_k - c_l c_k", C, 1),
+    ("i", r"c_k \delta_{k,l} - c_k c_l", C, 1),
+    ("i", r"c_k\delta_kl - c_kc_l", C, 1),
+    ("i", r"c_l(\delta_{kl} - c_k)", C, 1),
+    ("i", r"c_k([k=l] - c_l)", C, 1),
+    ("i", r"c_k(\mathbb{1}[k = l] - c_l)", C, 1),
+    ("i", r"c_k(\mathbb{1}_{k=l} - c_l)", C, 1),
+    ("i", r"c_k(\mathbb{1}\{k=l\} - c_l)", C, 1),
+    ("i", r"c_k\left(\mathbf{1}_{k=l} - c_l\right)", C, 1),
+    ("i", r"-c_k c_l + c_k [k = l]", C, 1),
+    ("i", r"-c_k c_l + c_k\,\mathbb{1}(k=l)", C, 1),
+    ("i", r"c_k(1 - [k \neq l] - c_l)", C, 1),
+    ("i", r"\frac{\partial c_k}{\partial h_l} = c_k(\delta_{kl} - c_l)", C, 1),
+    ("i", r"\sum_m \delta_{km} c_m (\delta_{ml} - c_l)", C, 1),
+    # the two cases written out
+    ("i", r"\begin{cases} c_k(1-c_k) & \text{if } k = l \\ -c_k c_l & \text{if } k \neq l "
+          r"\end{cases}", C, 1),
+    ("i", r"\frac{\partial c_k}{\partial h_l} = \begin{cases} c_k(1-c_k), & k = l, \\ "
+          r"-c_k c_l, & k \ne l. \end{cases}", C, 1),
+    ("i", r"\begin{cases} c_k - c_k^2 & k = l \\ -c_k c_l & \text{otherwise} \end{cases}", C, 1),
+    ("i", r"\begin{cases} c_k(1+c_k) & k = l \\ -c_k c_l & \text{otherwise} \end{cases}", W, 0),
+    ("i", r"\begin{cases} c_k(1-c_k) & k = l \end{cases}", W, 0),
+    ("i", r"c_k(1 - c_k)", P, 0.5),
+    ("i", r"-c_k c_l", P, 0.5),
+    ("i", r"c_k(c_l - \delta_{kl})", W, 0),
+    ("i", r"c_k([k \ne l] - c_l)", W, 0),
+    ("i", r"c_k(\delta_{kl} - c_k)", W, 0),
+    ("i", r"c_l(\delta_{kl} - c_l)", W, 0),
+    ("i", r"\frac{\partial c_k}{\partial h_l}", W, 0),
+    # the one-index signal \delta_k is still the signal
+    ("c", r"\delta_k = c_k - t_k", C, 1),
+    ("d", r"\delta_k b_j", C, 1),
+    ("d", r"\delta_{k} b_{j}", C, 1),
+]
+
+
+@pytest.mark.parametrize("part, answer, verdict, share", KRONECKER,
+                         ids=[f"({r[0]}) {r[1]}" for r in KRONECKER])
+def test_kronecker_delta_in_every_notation(part, answer, verdict, share) -> None:
+    """softmax (i): \\delta_{kl}, [k = l] and \\mathbb{1}[k = l] are the Kronecker delta, told
+    apart from the signal \\delta_k by their two indices."""
+    result = grade_answer(load_problem("softmax"), part, answer)
+    assert result.score == pytest.approx(share * result.max_score), result.feedback
+    if verdict != P:
+        assert result.verdict.value == verdict, result.feedback
+
+
+@pytest.mark.parametrize("problem_id, part, answer, words", [
+    ("softmax", "i", r"c_k(\delta_{jl} - c_l)", "a Kronecker delta compares two indices over one "
+     "range, but j runs over the hidden units (j = 1..J) and l over the output units"),
+    ("softmax", "i", r"c_k(\delta_{k1} - c_l)", "a Kronecker delta compares two index letters"),
+    ("softmax", "i", r"c_k(\delta_{kq} - c_l)", "'q' is not an index of this problem"),
+    ("softmax", "i", r"c_k([k = 2] - c_l)", "an indicator of an equality is read only between"),
+    ("backprop", "c", r"\delta_{jk} b_j", "a Kronecker delta compares two indices over one range"),
+], ids=["ranges-differ", "a-unit", "unknown-letter", "a-number", "backprop"])
+def test_kronecker_near_misses(problem_id, part, answer, words) -> None:
+    result = grade_answer(load_problem(problem_id), part, answer)
+    assert result.verdict.value == "invalid", result.feedback
+    assert words in result.feedback

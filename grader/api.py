@@ -18,7 +18,7 @@ from .expr import to_latex, to_mathml
 from .pool import GradingPool, Job
 from .problem import Problem, load_problem
 from .reader import read
-from .results import PartResult, SubmissionResult, Verdict
+from .results import PartResult, SubmissionResult
 
 _shared: GradingPool | None = None
 _shared_lock = threading.Lock()
@@ -60,16 +60,16 @@ def grade_submission(problem: Problem | str | Path,
     pool = pool or shared_pool()
     found = {pid: a for pid, a in submission.answers.items() if pid in problem.parts}
     jobs = [job_for(problem, pid, answer.latex) for pid, answer in found.items()]
-    graded = dict(zip(found, pool.map(jobs)))
-    parts: dict[str, PartResult] = {}
-    for pid, part in problem.parts.items():
-        if pid in graded:
-            parts[pid] = graded[pid]
-        else:
-            parts[pid] = PartResult(part=pid, score=0.0, max_score=part.points,
-                                    verdict=Verdict.MISSING,
-                                    feedback="No answer was found for this part.")
-    return SubmissionResult(problem.id, name or submission.name, parts)
+    return assemble_result(problem, name or submission.name, dict(zip(found, pool.map(jobs))))
+
+
+def assemble_result(problem: Problem, name: str,
+                    graded: Mapping[str, PartResult]) -> SubmissionResult:
+    """A submission's result: every part of ``problem`` in the spec's order, the graded ones
+    from ``graded`` and the others ``missing`` (``PartResult.missing``)."""
+    return SubmissionResult(problem.id, name, {
+        pid: graded[pid] if pid in graded else PartResult.missing(pid, part.points)
+        for pid, part in problem.parts.items()})
 
 
 def read_submission_for(problem: Problem, path: str | Path) -> Submission:
@@ -103,5 +103,5 @@ def preview(problem: Problem | str | Path, part_id: str, latex: str) -> dict:
     }
 
 
-__all__ = ["ExtractedAnswer", "GradingPool", "Submission", "grade_answer", "grade_file",
-           "grade_submission", "preview", "read_submission_for", "shared_pool"]
+__all__ = ["ExtractedAnswer", "GradingPool", "Submission", "assemble_result", "grade_answer",
+           "grade_file", "grade_submission", "preview", "read_submission_for", "shared_pool"]

@@ -44,6 +44,16 @@ class SubmissionError(GraderError):
     exit_code = 3
 
 
+class SubmissionTooLarge(SubmissionError):
+    """A submission over a size limit: a file or document over 1 MB, an answer longer than an
+    answer box holds (the web answers it with 413)."""
+
+
+class OverrideError(GraderError):
+    """A TA's override that cannot stand: a score outside the part's points, a verdict that is
+    not one of the contract's, a comment that is not text or is too long."""
+
+
 class AnswerError(GraderError):
     """A student's answer cannot be read as mathematics; the verdict is ``invalid``.
 

@@ -74,7 +74,7 @@ def _result(part: Part, verdict: Verdict, feedback: str, answer: str, interprete
 def _grade(problem: Problem, part: Part, latex: str | None) -> PartResult:
     text = latex or ""
     if not text.strip():
-        return _result(part, Verdict.MISSING, "No answer was given for this part.", text)
+        return PartResult.missing(part.id, part.points, text)
     try:
         readings = read_answer(text, part.vocabulary)
     except AnswerError as error:

@@ -19,7 +19,8 @@ Every file in the folder with a known extension (.json, .md, .tex, .txt) is one 
 5. **Write as it goes.** A submission's line is appended to results.jsonl (and flushed) as soon
    as its last part is graded, so an interrupted batch loses at most the parts in flight.
 6. **Outputs.** results.jsonl is rewritten in file order; then grades.csv, the Canvas CSV on
-   request and report.html (see ``grader.report``). Every output is replaced atomically.
+   request (both from ``grader.gradebook``, the web's gradebook writer too) and report.html
+   (see ``grader.report``). Every output is replaced atomically.
 
 Each line of results.jsonl is the result contract (docs/results.md) plus one extra key,
 ``"meta"``:
@@ -30,13 +31,11 @@ called with the count of submissions finished in this run.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 import json
 import os
 import queue
-import re
 import tempfile
 import time
 from collections import defaultdict
@@ -47,8 +46,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from .api import job_for, read_submission_for
+from .api import assemble_result, job_for, read_submission_for
 from .errors import GraderError, SubmissionError
+from .gradebook import CANVAS_FILE, GRADES_FILE, canvas_csv, grades_csv
 from .pool import GradingPool
 from .problem import Part, Problem
 from .reader import read_answer
@@ -56,11 +56,7 @@ from .results import PartResult, SubmissionResult, Verdict
 
 SUFFIXES = (".json", ".md", ".tex", ".txt")
 RESULTS_FILE = "results.jsonl"
-GRADES_FILE = "grades.csv"
-CANVAS_FILE = "canvas.csv"
 REPORT_FILE = "report.html"
-
-MISSING_FEEDBACK = "No answer was found for this part."
 
 
 @dataclass(frozen=True)
@@ -186,10 +182,11 @@ def run_batch(problem: Problem, directory: Path, out: Path, *, pool: GradingPool
                                            summary.unreadable.get(e.path.name))
                                 for e in entries])
     summary.outputs["results"] = results_path
-    summary.outputs["grades"] = write_grades(problem, summary.results, out / GRADES_FILE)
+    summary.outputs["grades"] = _replace(out / GRADES_FILE,
+                                         grades_csv(problem, summary.results))
     if canvas:
-        summary.outputs["canvas"] = write_canvas(problem, summary.results, out / CANVAS_FILE,
-                                                 assignment=canvas_assignment)
+        summary.outputs["canvas"] = _replace(
+            out / CANVAS_FILE, canvas_csv(problem, summary.results, assignment=canvas_assignment))
     if old is not None:
         summary.changes = grade_changes(old, summary.results)
     if report:
@@ -342,16 +339,13 @@ def _deliver(done: queue.SimpleQueue, key: Hashable, future: Future) -> None:
 
 def _assemble(problem: Problem, name: str, parts: Mapping[str, tuple[str, Any]],
               graded: Mapping[Any, PartResult]) -> SubmissionResult:
-    out: dict[str, PartResult] = {}
-    for pid, part in problem.parts.items():
-        if pid in parts:
-            latex, key = parts[pid]
-            shared = graded[key]
-            out[pid] = replace(shared, answer=latex, steps=list(shared.steps),
-                               flags=list(shared.flags))
-        else:
-            out[pid] = PartResult(pid, 0.0, part.points, Verdict.MISSING, MISSING_FEEDBACK)
-    return SubmissionResult(problem.id, name, out)
+    """A submission's result from the shared gradings of its answers (each keeps its own text);
+    the parts it does not answer are ``missing``."""
+    own = {}
+    for pid, (latex, key) in parts.items():
+        shared = graded[key]
+        own[pid] = replace(shared, answer=latex, steps=list(shared.steps), flags=list(shared.flags))
+    return assemble_result(problem, name, own)
 
 
 def _unreadable(problem: Problem, name: str, reason: str) -> SubmissionResult:
@@ -473,61 +467,3 @@ def grade_changes(old: list[SubmissionResult],
                 pb.verdict.value if pb else None, pa.verdict.value if pa else None,
                 either.max_score))
     return changes
-
-
-# --------------------------------------------------------------------------------------------
-# Gradebooks
-
-
-def write_grades(problem: Problem, results: list[SubmissionResult], path: Path) -> Path:
-    """grades.csv: ``student``, one column per part, ``total``; one row per submission."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["student", *problem.parts, "total"])
-    for result in results:
-        writer.writerow([result.submission,
-                         *(_points(result.parts[p].score) if p in result.parts else ""
-                           for p in problem.parts),
-                         _points(result.score)])
-    return _replace(path, buffer.getvalue())
-
-
-# Canvas names downloaded submissions ``<name>[_late]_<user id>_<submission id>_<file>``.
-_CANVAS_DOWNLOAD = re.compile(r"^(?P<name>[^_]+)_(?:late_)?(?P<uid>\d+)_\d+(?:_|$)", re.I)
-
-CANVAS_COLUMNS = ("Student", "ID", "SIS User ID", "Section")
-
-
-def canvas_identity(submission: str) -> dict[str, str]:
-    """The Canvas identity columns for a submission name (see docs/batch.md).
-
-    A name as Canvas downloads it (``smithjane_123456_7890_hw.md``) gives the Canvas user ID;
-    any other name is taken as the student's SIS User ID.
-    """
-    match = _CANVAS_DOWNLOAD.match(submission)
-    if match:
-        return {"Student": match["name"], "ID": match["uid"], "SIS User ID": "", "Section": ""}
-    return {"Student": submission, "ID": "", "SIS User ID": submission, "Section": ""}
-
-
-def write_canvas(problem: Problem, results: list[SubmissionResult], path: Path, *,
-                 assignment: str | None = None) -> Path:
-    """canvas.csv, for Canvas's Gradebook import: identity columns, then one assignment column.
-
-    The header of the assignment column is ``assignment`` (default: the problem id). Canvas
-    reads a header ``Name (12345)`` as the existing assignment with id 12345 and any other
-    header as a new assignment, whose points come from the ``Points Possible`` row.
-    """
-    column = assignment or problem.id
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([*CANVAS_COLUMNS, column])
-    writer.writerow(["Points Possible", "", "", "", _points(problem.points)])
-    for result in results:
-        who = canvas_identity(result.submission)
-        writer.writerow([*(who[c] for c in CANVAS_COLUMNS), _points(result.score)])
-    return _replace(path, buffer.getvalue())
-
-
-def _points(value: float) -> str:
-    return f"{round(value, 6):g}"

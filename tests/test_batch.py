@@ -20,8 +20,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from grader.batch import CANVAS_COLUMNS, canvas_identity, grade_changes, load_results, run_batch
+from grader.batch import grade_changes, load_results, run_batch
 from grader.cli import main
+from grader.gradebook import CANVAS_COLUMNS, canvas_identity
 from grader.pool import GradingPool
 from grader.problem import load_problem
 from grader.results import SubmissionResult, Verdict

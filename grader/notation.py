@@ -28,6 +28,7 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
+from .errors import AnswerError
 from .greek import BY_CHARACTER
 
 # Characters that stand for a LaTeX command or an ASCII operator.
@@ -347,7 +348,8 @@ def _cases(source: Source) -> Source:
     """``\\begin{cases} A & \\text{if } k = l \\\\ B & \\text{otherwise} \\end{cases}``: the
     sum of each value times the indicator of its condition,
     ``(A)\\mathbb{1}[k = l] + (B)(1 - \\mathbb{1}[k = l])``. The values and conditions keep
-    their places in the student's text; a row without ``&`` leaves the environment unread.
+    their places in the student's text. A row without ``&``, or more than one "otherwise", is
+    refused (``AnswerError``).
     """
     at = 0
     while (match := _CASES.search(source.text, at)) is not None:
@@ -358,8 +360,9 @@ def _cases(source: Source) -> Source:
                 continue
             amp = _top_level_comma(text, start, end, "&")
             if amp is None:
-                rows = []
-                break
+                raise AnswerError("each row of a cases environment is a value, '&' and its "
+                                  "condition, as in c_k(1 - c_k) & \\text{if } k = l",
+                                  source.at(start), source.original)
             value_end = amp
             while value_end > start and text[value_end - 1] in " \t\n,;":
                 value_end -= 1
@@ -372,8 +375,8 @@ def _cases(source: Source) -> Source:
             other = _OTHERWISE.fullmatch(text, amp + 1, end) is not None
             rows.append(((start, value_end), None if other else (cond_start, cond_end)))
         if not rows or sum(cond is None for _, cond in rows) > 1:
-            at = match.end()
-            continue
+            raise AnswerError("a cases environment has one condition per row and at most one "
+                              "\"otherwise\"", source.at(match.start()), source.original)
         conditions = [cond for _, cond in rows if cond is not None]
         pieces: list = []
         for n, (value, cond) in enumerate(rows):

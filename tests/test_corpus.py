@@ -5,7 +5,12 @@
   spellings, remarks, environments, claims with a sign on the left, two parts in one box);
 - ``labelled_backprop.json`` and ``labelled_backprop_2.json``: our own sets, written blind to
   the grader in the same spirit (the second was kept unseen until the reader was finished:
-  0 false accepts, 2 of 109 right answers refused, all 35 other forms credited, then fixed).
+  0 false accepts, 2 of 109 right answers refused, all 35 other forms credited, then fixed);
+- ``labelled_bce.json``: answers to ``bce`` (a)-(f) and ``softmax`` (i), at least ten right and
+  ten wrong per part, in the notation of those problems (tanh, the sigmoid output, the Kronecker
+  delta as \\delta_{kl}, [k = l], \\mathbb{1}[k = l] and cases).
+
+An item's ``problem`` says which problem it answers (``backprop`` when it has none).
 
 No incorrect or circular answer gets full credit, every correct one does, every equivalent form
 gets some credit ("policy" items are judgment calls and only have to get a verdict), and every
@@ -21,11 +26,12 @@ from pathlib import Path
 import pytest
 
 from grader.api import job_for
+from grader.problem import load_problem
 from grader.results import Verdict
 
 DATA = Path(__file__).parent / "data"
 CORPORA = ("dev_answers.json", "dev_answers_2.json", "labelled_backprop.json",
-           "labelled_backprop_2.json")
+           "labelled_backprop_2.json", "labelled_bce.json")
 
 
 def _load(name: str) -> dict:
@@ -37,15 +43,20 @@ ADVERSARIAL = [(name, item) for name in CORPORA for item in _load(name).get("adv
 
 
 @pytest.fixture(scope="module")
-def graded(backprop, pool):
+def graded(pool):
     everything = ITEMS + ADVERSARIAL
-    jobs = (job_for(backprop, item["part"], item["latex"]) for _, item in everything)
+    problems = {name: load_problem(name)
+                for name in {item.get("problem", "backprop") for _, item in everything}}
+    jobs = (job_for(problems[item.get("problem", "backprop")], item["part"], item["latex"])
+            for _, item in everything)
     return {id(item): result for (_, item), result in zip(everything, pool.map(jobs))}
 
 
 def _label(entry) -> str:
     name, item = entry
-    return f"{name.split('.')[0]}:({item['part']}) {item['latex'][:50]}"
+    problem = item.get("problem", "backprop")
+    where = f"{problem} " if problem != "backprop" else ""
+    return f"{name.split('.')[0]}:{where}({item['part']}) {item['latex'][:50]}"
 
 
 @pytest.mark.parametrize("entry", ITEMS, ids=[_label(e) for e in ITEMS])
@@ -70,14 +81,15 @@ def test_labelled(graded, entry) -> None:
 
 
 @pytest.mark.parametrize("entry", ADVERSARIAL, ids=[_label(e) for e in ADVERSARIAL])
-def test_adversarial(backprop, graded, entry) -> None:
+def test_adversarial(graded, entry) -> None:
     _, item = entry
     result = graded[id(item)]
+    problem = load_problem(item.get("problem", "backprop"))
     assert result.score == 0
     assert result.verdict in (Verdict.INVALID, Verdict.MISSING, Verdict.INCORRECT)
     assert result.feedback and "Traceback" not in result.feedback and len(result.feedback) < 400
     assert "timeout" not in result.flags and "crashed" not in result.flags
-    assert result.elapsed_ms < backprop.time_limit * 1000
+    assert result.elapsed_ms < problem.time_limit * 1000
 
 
 @pytest.mark.parametrize("name", CORPORA)

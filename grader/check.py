@@ -19,6 +19,7 @@ import sympy
 
 from .errors import EvaluationError
 from .expr import Call, Deriv, Expr, Ref, map_children, rename_indices, to_latex
+from .matrices import COL, ROW
 from .network import ACTIVATIONS, PRECISE_DIGITS
 from .problem import Part, Problem
 from .tensor import Evaluator, Tensor, combine
@@ -85,6 +86,9 @@ class PartChecker:
         same, ratios, finite = [], [], True
         with np.errstate(all="ignore"):
             for a, t in zip(self.values(answer), self.values(target)):
+                if not _comparable(a, t):  # a row for a column, a C x H for an H x C
+                    same.append(False)
+                    continue
                 _, a_arr, t_arr = _broadcast(a, t)
                 if not np.all(np.isfinite(a_arr)):
                     finite = False
@@ -121,6 +125,8 @@ class PartChecker:
         settled = Agreement.EQUAL
         with np.errstate(all="ignore"):
             for n, (a, t) in enumerate(zip(self.values(answer), self.values(target))):
+                if not _comparable(a, t):
+                    return Agreement.DIFFERENT
                 _, a_arr, t_arr = _broadcast(a, t)
                 apart = np.ones(a_arr.shape, bool) if everywhere else ~_close(a_arr, t_arr)
                 if not apart.any():
@@ -175,6 +181,8 @@ class PartChecker:
         """(activation, {index: value}, before's value, after's value) where they first differ."""
         with np.errstate(all="ignore"):
             for n, (b, a) in enumerate(zip(self.values(before), self.values(after))):
+                if not _comparable(a, b):
+                    return None
                 axes, a_arr, b_arr = _broadcast(a, b)
                 close = _close(a_arr, b_arr)
                 if np.all(close):
@@ -233,8 +241,20 @@ class PartChecker:
             target_value = self._pinned_symbolic[key]
         else:
             target_value = instance.value(target)
-        difference = combine(np.subtract, instance.value(answer), target_value)
+        answer_value = instance.value(answer)
+        if not _comparable(answer_value, target_value):
+            return False
+        difference = combine(np.subtract, answer_value, target_value)
         return all(_is_zero(d, expect_equal) for d in difference.array.flat)
+
+
+def _comparable(a: Tensor, t: Tensor) -> bool:
+    """Whether two values can be compared entry by entry: the same rows and columns (for
+    vector-matrix answers) and the same size for every index they share."""
+    if {x for x in a.axes if x in (ROW, COL)} != {x for x in t.axes if x in (ROW, COL)}:
+        return False
+    a_sizes, t_sizes = a.sizes(), t.sizes()
+    return all(a_sizes[x] == t_sizes[x] for x in a_sizes if x in t_sizes)
 
 
 def _broadcast(a: Tensor, t: Tensor, dtype=float) -> tuple[tuple[str, ...], np.ndarray,

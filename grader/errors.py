@@ -89,13 +89,14 @@ class IndexMismatch(GraderError):
     """
 
 
-class ShapeMismatch(IndexMismatch):
-    """A vector-matrix answer whose shapes do not fit: a product of sizes that do not match, a
-    column where a row is asked. Graded ``incorrect`` with the shapes named, like an index
-    mismatch: the student wrote real mathematics, of the wrong shape."""
-
-
 class EvaluationError(GraderError):
     """An expression cannot be evaluated on the network: a construction the evaluator does not
     support, a unit that does not exist, a number too large to recompute exactly. Graded
     ``review`` (a TA decides), never a crash."""
+
+
+class ShapeMismatch(IndexMismatch, EvaluationError):
+    """A vector-matrix expression whose shapes do not fit: a product of sizes that do not
+    match, a sum of a column and a row. An answer of the wrong shape is graded ``incorrect``
+    with the shapes named, like an index mismatch (the student wrote real mathematics, of the
+    wrong shape); where a side remark is evaluated, it cannot be, like any EvaluationError."""

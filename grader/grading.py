@@ -10,7 +10,10 @@ The ladder, in order:
    another derivative unevaluated (the chain rule written out, not worked out) gets none
    either. A named signal written as its derivative (``\\frac{\\partial E}{\\partial h_k}``
    for \\delta_k) is not left unevaluated.
-4. Free indices must be the question's (a missing ``\\sum_k``, ``b_k`` for ``b_j``).
+4. Free indices must be the question's (a missing ``\\sum_k``, ``b_k`` for ``b_j``); in a
+   vector-matrix problem the shape must be the asked one, and a product that is not defined
+   or a shape that differs is named, with the edit that fixes it when one transpose or one
+   swap of factors does (``grader.matrices.repairs``).
 5. Numeric check on the live network and symbolic proof with SymPy. Both say equal: full
    credit (``form_credit`` with a note if not in the asked form). They disagree: ``review``.
 6. Otherwise: right only for the sigmoid (flagged, ``sigmoid_only_credit``), a known mistake
@@ -24,12 +27,13 @@ import time
 
 from .check import Agreement, PartChecker, restates_question, unevaluated_derivatives
 from .claims import Claim, claim_for
-from .errors import AnswerError, EvaluationError, IndexMismatch
+from .errors import AnswerError, EvaluationError, IndexMismatch, ShapeMismatch
 from .expr import (
     Call,
     Const,
     Deriv,
     Expr,
+    MatMul,
     Ref,
     Var,
     free_indices,
@@ -38,6 +42,7 @@ from .expr import (
     name_latex,
     to_latex,
 )
+from .matrices import Shape, repairs, shape_of
 from .problem import Part, Problem
 from .reader import read_answer
 from .results import PartResult, Step, Verdict
@@ -117,6 +122,9 @@ def _grade(problem: Problem, part: Part, latex: str | None) -> PartResult:
                          "question is about networks of any size: sum over every unit (for "
                          "example with \\sum_k) instead of writing some terms out.", text,
                          interpreted, flags=["units"])
+    elif (shaped := _shape_feedback(problem, part, checker, answer, text,
+                                    interpreted)) is not None:
+        result = shaped
     else:
         try:
             result = (_false_equation(part, checker, claim, answer, text, interpreted)
@@ -241,6 +249,66 @@ def _verdict(part: Part, checker: PartChecker, answer: Expr, text: str, interpre
     if mistake is not None:
         return _mistake_result(part, mistake, text, interpreted)
     return _result(part, Verdict.INCORRECT, _generic_feedback(numeric), text, interpreted)
+
+
+def _shape_feedback(problem: Problem, part: Part, checker: PartChecker, answer: Expr,
+                    text: str, interpreted: str) -> PartResult | None:
+    """For a vector-matrix part: feedback on an answer whose shape is not the asked one, naming
+    the shapes (None when the shape is right, or in an index-notation problem)."""
+    dims = problem.network.dims
+    if dims is None:
+        return None
+    asked = shape_of(part.asks_expr, dims)
+    try:
+        shape: Shape | None = shape_of(answer, dims)
+        problem_text = ""
+    except ShapeMismatch as err:
+        shape, problem_text = None, str(err)
+    if shape == asked:
+        return None
+    if shape is not None:
+        mistake = _known_mistake(checker, part, answer)
+        if mistake is not None:
+            return _mistake_result(part, mistake, text, interpreted)
+        where = (f" (in the {dims.layout} layout a gradient has the shape of what it is taken "
+                 "by)" if isinstance(part.asks_expr, Deriv) else "")
+        problem_text = (f"your answer is {shape.describe()}, but ${part.asks}$ is "
+                        f"{asked.describe()}{where}")
+    message = f"Wrong shape: {problem_text}."
+    repair = _shape_repair(part, checker, answer, asked, dims)
+    if repair:
+        message += " " + repair
+    return _result(part, Verdict.INCORRECT, message, text, interpreted, flags=["shape"])
+
+
+def _shape_repair(part: Part, checker: PartChecker, answer: Expr, asked: Shape,
+                  dims) -> str:
+    """What one transpose or one swap would fix, said without the answer itself."""
+    for repair in repairs(answer, dims):
+        try:
+            if shape_of(repair.fixed, dims) != asked or checker.numeric(
+                    repair.fixed, part.reference_expr).agreement is not Agreement.EQUAL:
+                continue
+        except EvaluationError:
+            continue
+        shown = f"${to_latex(repair.node)}$"
+        if repair.kind == "transposed":
+            return "It is the transpose of the right answer."
+        if repair.kind == "missing-transpose":
+            return (f"A transpose is missing on {shown}, which is "
+                    f"{shape_of(repair.node, dims).describe()}; with it the shapes fit and "
+                    "the value is right.")
+        if repair.kind == "extra-transpose":
+            return (f"{shown} is transposed where it should not be: without the transpose "
+                    "the shapes fit and the value is right.")
+        if repair.kind == "moved-transpose":
+            assert isinstance(repair.node, MatMul)
+            source, target = (f"${to_latex(f)}$" for f in repair.node.factors)
+            return (f"The transpose is on the wrong factor: it belongs on {target}, not on "
+                    f"{source}; moved there, the shapes fit and the value is right.")
+        return (f"The factors of {shown} are in the wrong order: swapped, the shapes fit "
+                "and the value is right.")
+    return ""
 
 
 def _mistake_result(part: Part, mistake, text: str, interpreted: str) -> PartResult:

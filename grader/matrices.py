@@ -42,6 +42,7 @@ from .expr import (
     Sum,
     Transpose,
     Var,
+    map_children,
     rename_indices,
     to_latex,
 )
@@ -191,12 +192,7 @@ class _Lowering:
         if isinstance(expr, Add):
             return self.add(expr)
         if isinstance(expr, Div):
-            num, den = self.lower(expr.num), self.lower(expr.den)
-            if not den.shape.scalar:
-                raise ShapeMismatch(f"{to_latex(expr.den)} is {den.shape.describe()}: only a "
-                                    "scalar can divide (write an elementwise quotient with "
-                                    "\\oslash, or multiply by an inverse)")
-            return _Lowered(Div(num.expr, den.expr), num.shape, num.row, num.col)
+            return self.quotient(expr)
         if isinstance(expr, Pow):
             return self.power(expr)
         if isinstance(expr, Call):
@@ -242,7 +238,7 @@ class _Lowering:
         inner_left, inner_right = left.shape.cols, right.shape.rows
         if inner_left != inner_right:
             raise ShapeMismatch(
-                f"the product {to_latex(whole)} is not defined: a factor that is "
+                f"the product ${to_latex(whole)}$ is not defined: a factor that is "
                 f"{left.shape.describe()} cannot multiply one that is "
                 f"{right.shape.describe()} ({left.shape.cols or 1} \u2260 "
                 f"{right.shape.rows or 1})")
@@ -256,7 +252,7 @@ class _Lowering:
     def _diagonal(self, diag: Diag, whole: Expr) -> _Lowered:
         vector = self.lower(diag.arg)
         if vector.shape.scalar or (vector.shape.rows and vector.shape.cols):
-            raise ShapeMismatch(f"diag takes a vector, and {to_latex(diag.arg)} is "
+            raise ShapeMismatch(f"diag takes a vector, and ${to_latex(diag.arg)}$ is "
                                 f"{vector.shape.describe()}")
         return vector
 
@@ -264,7 +260,7 @@ class _Lowering:
         vector = self._diagonal(diag, whole)
         size = vector.shape.rows or vector.shape.cols
         if item.shape.scalar or item.shape.rows != size:
-            raise ShapeMismatch(f"the product {to_latex(whole)} is not defined: diag of a "
+            raise ShapeMismatch(f"the product ${to_latex(whole)}$ is not defined: diag of a "
                                 f"vector of {size} is {size}\u00d7{size}, and it multiplies "
                                 f"{item.shape.describe()}")
         index = vector.row or vector.col
@@ -276,7 +272,7 @@ class _Lowering:
         vector = self._diagonal(diag, whole)
         size = vector.shape.rows or vector.shape.cols
         if item.shape.cols != size:
-            raise ShapeMismatch(f"the product {to_latex(whole)} is not defined: "
+            raise ShapeMismatch(f"the product ${to_latex(whole)}$ is not defined: "
                                 f"{item.shape.describe()} multiplies diag of a vector of "
                                 f"{size}, which is {size}\u00d7{size}")
         index = vector.row or vector.col
@@ -290,9 +286,9 @@ class _Lowering:
         for item, factor in zip(items[1:], expr.factors[1:]):
             if item.shape != first.shape:
                 raise ShapeMismatch(
-                    f"the elementwise product {to_latex(expr)} needs factors of one shape: "
-                    f"{to_latex(expr.factors[0])} is {first.shape.describe()} and "
-                    f"{to_latex(factor)} is {item.shape.describe()}")
+                    f"the elementwise product ${to_latex(expr)}$ needs factors of one shape: "
+                    f"${to_latex(expr.factors[0])}$ is {first.shape.describe()} and "
+                    f"${to_latex(factor)}$ is {item.shape.describe()}")
         return _Lowered(Mul(tuple(self.align(i, first.row, first.col) for i in items)),
                         first.shape, first.row, first.col)
 
@@ -308,19 +304,33 @@ class _Lowering:
                 continue  # 1 - h: the number in every entry
             if item.shape != first.shape:
                 raise ShapeMismatch(
-                    f"the sum {to_latex(expr)} adds terms of different shapes: "
-                    f"{to_latex(first_term)} is {first.shape.describe()} and "
-                    f"{to_latex(term)} is {item.shape.describe()}")
+                    f"the sum ${to_latex(expr)}$ adds terms of different shapes: "
+                    f"${to_latex(first_term)}$ is {first.shape.describe()} and "
+                    f"${to_latex(term)}$ is {item.shape.describe()}")
         return _Lowered(Add(tuple(self.align(i, first.row, first.col) for i in items)),
                         first.shape, first.row, first.col)
 
+    def quotient(self, expr: Div) -> _Lowered:
+        """``a / s`` scales by a scalar; ``y / p`` and ``1 / p`` divide entry by entry."""
+        num, den = self.lower(expr.num), self.lower(expr.den)
+        if den.shape.scalar:
+            return _Lowered(Div(num.expr, den.expr), num.shape, num.row, num.col)
+        if num.shape.scalar or num.shape == den.shape:
+            top = num.expr if num.shape.scalar else self.align(num, den.row, den.col)
+            return _Lowered(Div(top, den.expr), den.shape, den.row, den.col)
+        raise ShapeMismatch(f"the quotient ${to_latex(expr)}$ divides {num.shape.describe()} by "
+                            f"{den.shape.describe()}: entry by entry, both must have one shape")
+
     def power(self, expr: Pow) -> _Lowered:
         base, exponent = self.lower(expr.base), self.lower(expr.exp)
+        if base.shape.scalar and not exponent.shape.scalar:  # e^{s}: entry by entry
+            return _Lowered(Pow(base.expr, exponent.expr), exponent.shape, exponent.row,
+                            exponent.col)
         if not exponent.shape.scalar:
-            raise ShapeMismatch(f"the exponent {to_latex(expr.exp)} is "
+            raise ShapeMismatch(f"the exponent ${to_latex(expr.exp)}$ is "
                                 f"{exponent.shape.describe()}")
         if not base.shape.scalar and (base.shape.rows and base.shape.cols):
-            raise ShapeMismatch(f"{to_latex(expr.base)} is {base.shape.describe()}: a power "
+            raise ShapeMismatch(f"${to_latex(expr.base)}$ is {base.shape.describe()}: a power "
                                 "of a matrix is not read here (write the product, or "
                                 "\\odot for entries)")
         # a power of a vector is taken entry by entry (1 - h^2 for tanh)
@@ -405,3 +415,74 @@ def has_matrices(expr: Expr, dims: Dims) -> bool:
                or is_matrix_name(node, dims)
                or (isinstance(node, Call) and node.func == "softmax")
                for node in expr.walk())
+
+
+@dataclass(frozen=True)
+class Repair:
+    """One small edit of an answer: the whole transposed, one part's transpose added or
+    dropped, or two factors of a product swapped. ``node`` is the part it changes."""
+
+    kind: str      # "transposed", "missing-transpose", "extra-transpose", "order",
+    #                "moved-transpose" (node is the product of the two factors concerned)
+    node: Expr
+    fixed: Expr
+
+
+MAX_REPAIRS = 64
+
+
+def repairs(expr: Expr, dims: Dims) -> list[Repair]:
+    """The single edits of ``expr`` that a shape mistake usually needs, whole answer first."""
+    out = [Repair("transposed", expr,
+                  expr.arg if isinstance(expr, Transpose) else Transpose(expr))]
+    for path, node in _positions(expr):
+        if isinstance(node, Transpose):
+            out.append(Repair("extra-transpose", node, _replace_at(expr, path, node.arg)))
+        elif is_matrix_name(node, dims) or (isinstance(node, Add) and path):
+            out.append(Repair("missing-transpose", node,
+                              _replace_at(expr, path, Transpose(node))))
+        if isinstance(node, MatMul):
+            for i in range(len(node.factors) - 1):
+                swapped = list(node.factors)
+                swapped[i], swapped[i + 1] = swapped[i + 1], swapped[i]
+                pair = MatMul((node.factors[i], node.factors[i + 1]))
+                out.append(Repair("order", pair,
+                                  _replace_at(expr, path, MatMul(tuple(swapped)))))
+        if len(out) >= MAX_REPAIRS:
+            break
+    # the transpose written on one factor where it belongs on another: (p - y)^T h
+    transposed = [(path, node) for path, node in _positions(expr)
+                  if isinstance(node, Transpose)]
+    plain = [(path, node) for path, node in _positions(expr)
+             if is_matrix_name(node, dims) or (isinstance(node, Add) and path)]
+    for source_path, source in transposed:
+        for target_path, target in plain:
+            if len(out) >= MAX_REPAIRS:
+                return out
+            if _nested(source_path, target_path):
+                continue
+            moved = _replace_at(expr, target_path, Transpose(target))
+            moved = _replace_at(moved, source_path, source.arg)
+            out.append(Repair("moved-transpose", MatMul((source.arg, target)), moved))
+    return out
+
+
+def _nested(one: tuple[int, ...], other: tuple[int, ...]) -> bool:
+    shorter = min(len(one), len(other))
+    return one[:shorter] == other[:shorter]
+
+
+def _positions(expr: Expr, path: tuple[int, ...] = ()):
+    yield path, expr
+    for i, child in enumerate(expr.children()):
+        if isinstance(expr, Deriv):
+            break  # a derivative's parts are names, not shapes to edit
+        yield from _positions(child, path + (i,))
+
+
+def _replace_at(expr: Expr, path: tuple[int, ...], new: Expr) -> Expr:
+    if not path:
+        return new
+    counter = itertools.count()
+    return map_children(expr, lambda child: _replace_at(child, path[1:], new)
+                        if next(counter) == path[0] else child)

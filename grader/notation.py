@@ -43,7 +43,7 @@ SYMBOLS = {
     "→": r"\to ", "⇒": r"\Rightarrow ", "⟹": r"\implies ", "∴": r"\therefore ",
     "′": "'", "´": "'", "’": "'", "ʹ": "'", "‘": "'", "ʼ": "'", "″": "''", "‴": "'''",
     "⟨": "(", "⟩": ")", "（": "(", "）": ")", "｛": "{", "｝": "}", "［": "[", "］": "]",
-    "ℯ": "e", "ℓ": "l",
+    "ℯ": "e", "ℓ": "l", "⊙": r"\odot ", "∘": r"\circ ", "⊤": r"\top ", "⊺": r"\intercal ",
 }
 DOTS_ABOVE = {"\u0307": "'", "\u0308": "''"}  # combining dot and two dots above: g-dot is g'
 FRACTIONS = {"½": (1, 2), "⅓": (1, 3), "⅔": (2, 3), "¼": (1, 4), "¾": (3, 4), "⅕": (1, 5),
@@ -244,10 +244,11 @@ def _dot(match: re.Match[str]) -> list:
 _COMMENT = re.compile(r"(?<!\\)%[^\n]*")
 _FENCE = re.compile(r"^\s*```[A-Za-z]*[ \t]*\n?|\n?[ \t]*```\s*$")
 _BACKTICK = re.compile(r"`")
-_ANNOTATED = re.compile(r"\\(?:underbrace|overbrace|underline|boxed|mathbf|boldsymbol|bm"
+_ANNOTATED = re.compile(r"\\(?:underbrace|overbrace|underline|boxed|mathbf|boldsymbol|bm|vec"
                         r"|pmb|mathbfit|textcolor\s*\{[^{}]*\}|colorbox\s*\{[^{}]*\}"
                         r"|mathrel|mathop|mathbin|mathord|substack|cancel|bcancel|xcancel|sout"
                         r"|phantom|hphantom|vphantom)\s*(?=\{)")
+_DECORATED = re.compile(r"\\(?:vec|mathbf|boldsymbol|bm)\s+(?=[A-Za-z\\])")  # \vec p
 _UNWRAPPED = ("\\mathrel", "\\mathop", "\\mathbin", "\\mathord", "\\substack")
 _STRUCK = ("\\cancel", "\\bcancel", "\\xcancel", "\\sout")  # crossed out: gone
 _COLOR = re.compile(r"\\color\s*\{[^{}]*\}")
@@ -482,6 +483,7 @@ def normalise(text: str) -> Source:
     source = substitute(source, _END_MARKS, lambda m: " ")
     source = substitute(source, _UPRIGHT_COMMAND, lambda m: [m.span(1), " "])
     source = substitute(source, _COLON, lambda m: ":")
+    source = substitute(source, _DECORATED, lambda m: "")
     source = _drop_annotations(source)
     source = _cases(source)
     source = _ascii_scripts(source)

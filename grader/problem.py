@@ -23,8 +23,16 @@ from functools import lru_cache
 from pathlib import Path
 
 from . import functions
-from .errors import AnswerError, IndexMismatch, ProblemNotFound, SpecError
+from .errors import (
+    AnswerError,
+    GraderError,
+    IndexMismatch,
+    ProblemNotFound,
+    ShapeMismatch,
+    SpecError,
+)
 from .expr import Deriv, Expr, Var, free_indices
+from .matrices import DENOMINATOR, LAYOUTS, Dims, Shape, lower_equation, parse_shape, shape_of
 from .network import Equation, Network
 from .reader import Vocabulary, read, read_expression
 from .syntax import parse
@@ -35,6 +43,7 @@ FIXED_ACTIVATIONS = ("sigmoid", "tanh", "softplus", "arctan")
 TOP_LEVEL_KEYS = frozenset({"id", "title", "points", "time_limit", "sigmoid_only_credit",
                             "form_credit", "step_deduction", "network", "parts"})
 NETWORK_KEYS = frozenset({"indices", "activation", "equations", "given", "positive", "simplex",
+                          "shapes", "layout",
                           "signals", "aliases"})
 
 
@@ -340,6 +349,11 @@ class _SpecLoader:
     def network(self, table: dict) -> tuple[Network, Vocabulary]:
         where = "network."
         self.unknown_keys(table, NETWORK_KEYS, where, "a key of [network]")
+        if "shapes" in table:
+            return self.matrix_network(table)
+        if "layout" in table:
+            raise self.fail("network.layout", "is for vector-matrix problems: declare the "
+                            "shapes of their vectors and matrices in [network.shapes]")
         sizes, range_names = self.indices(self.get(table, "indices", dict, where))
         activation = self.get(table, "activation", str, where, default="g")
         leaves = {}
@@ -370,6 +384,137 @@ class _SpecLoader:
         for problem in network.check():
             raise self.fail("network.equations", problem)
         return network, vocab
+
+    def matrix_network(self, table: dict) -> tuple[Network, Vocabulary]:
+        """A network in vector-matrix notation (``z = W_1 x + b_1``), lowered to index notation.
+
+        ``[network.shapes]`` gives each given vector and matrix its shape; what the equations
+        compute gets its shape from them; ``[network.indices]`` names one index letter per
+        size (for index-notation answers and for the lowered equations).
+        """
+        where = "network."
+        sizes, range_names = self.indices(self.get(table, "indices", dict, where))
+        letters: dict[str, str] = {}
+        for letter, size in sizes.items():
+            if size in letters:
+                raise self.fail(f"network.indices.{letter}", f"size {size} already has the "
+                                f"index {letters[size]}: in a vector-matrix problem each size "
+                                "has one index letter")
+            letters[size] = letter
+        layout = self.get(table, "layout", str, where, default=DENOMINATOR)
+        if layout not in LAYOUTS:
+            raise self.fail("network.layout", f"must be one of {', '.join(LAYOUTS)}")
+        shapes: dict[str, Shape] = {}
+        for written, text in self.get(table, "shapes", dict, where).items():
+            key = f"network.shapes.{written}"
+            name = self.matrix_name(written, key)
+            if not isinstance(text, str):
+                raise self.fail(key, 'must be a shape such as "D" (a column) or "H x D"')
+            try:
+                shape = parse_shape(text)
+            except GraderError as err:
+                raise self.fail(key, str(err)) from None
+            for size in (shape.rows, shape.cols):
+                if size is not None and size not in letters:
+                    raise self.fail(key, f"size {size} has no index letter in "
+                                    "[network.indices]")
+            shapes[name] = shape
+        given = []
+        for n, written in enumerate(self.strings(table, "given", where)):
+            name = self.matrix_name(written, f"network.given[{n}]")
+            if name not in shapes:
+                raise self.fail(f"network.given[{n}]", f"{written} has no shape in "
+                                "[network.shapes]")
+            given.append(name)
+        activation = self.get(table, "activation", str, where, default="g")
+        functions = frozenset({activation, "sigma"})
+        aliases = self.aliases(self.get(table, "aliases", dict, where, default={}), shapes,
+                               functions)
+        declared = {name: shape for name, shape in shapes.items() if name not in given}
+        shapes = {name: shapes[name] for name in given}
+
+        def vocabulary() -> Vocabulary:
+            dims = Dims(dict(shapes), letters, layout)
+            return Vocabulary(ranges=sizes, quantities={n: dims.slots(n) for n in shapes},
+                              functions=functions, range_names=range_names, aliases=aliases,
+                              dims=dims)
+
+        lowered: dict[str, list] = {"equations": [], "signals": []}
+        for key in ("equations", "signals"):
+            default = [] if key == "signals" else ...
+            for n, latex in enumerate(self.strings(table, key, where, default=default)):
+                at = f"network.{key}[{n}]"
+                left, _, right = latex.partition("=")
+                if not right:
+                    raise self.fail(at, f"{latex!r} is not an equation")
+                name = self.matrix_name(left.strip(), at)
+                if name in shapes:
+                    raise self.fail(at, f"{left.strip()} is defined twice")
+                rhs = self.expression(right, vocabulary(), at, None)
+                if key == "signals" and not isinstance(rhs, Deriv):
+                    raise self.fail(at, "a signal is defined as one derivative, as in "
+                                    "\\delta_2 = \\frac{\\partial L}{\\partial s}")
+                try:
+                    expr, shape, slots = lower_equation(rhs, Dims(dict(shapes), letters, layout))
+                except ShapeMismatch as err:
+                    raise self.fail(at, f"{latex!r}: {err}") from None
+                if name in declared and declared[name] != shape:
+                    raise self.fail(at, f"{left.strip()} is declared {declared[name]} in "
+                                    f"[network.shapes], but this makes it {shape}")
+                shapes[name] = shape
+                lowered[key].append((name, slots, expr, latex))
+        unused = sorted(set(declared) - set(shapes))
+        if unused:
+            raise self.fail(f"network.shapes.{unused[0]}", "is neither given nor computed by "
+                            "an equation or a signal")
+        vocab = vocabulary()
+        assert vocab.dims is not None
+        network = Network(
+            ranges=sizes, leaves={name: vocab.dims.slots(name) for name in given},
+            equations=tuple(Equation(name, slots, expr, latex)
+                            for name, slots, expr, latex in lowered["equations"]),
+            signals={name: (slots, expr) for name, slots, expr, _ in lowered["signals"]},
+            activation=activation, dims=vocab.dims,
+            simplex=self.matrix_names(table, "simplex", given, vectors=True),
+            positive=self.matrix_names(table, "positive", given))
+        for problem in network.check():
+            raise self.fail("network.equations", problem)
+        return network, vocab
+
+    def matrix_name(self, written: str, key: str) -> str:
+        """``W_1``, ``x``, ``\\delta_2``, ``\\mathbf{W}_1``: a vector-matrix problem's name."""
+        try:
+            tree = parse(written)
+        except AnswerError as err:
+            raise self.fail(key, f"cannot read {written!r}: {err}") from None
+        tokens = [t for t in tree.scan_values(lambda v: True)
+                  if t.type not in ("LBRACE", "RBRACE")]
+        shape = [t.type for t in tokens]
+        if shape in (["LETTER"], ["GREEK"]):
+            return str(tokens[0])
+        if len(shape) >= 3 and shape[0] in ("LETTER", "GREEK") and shape[1] == "SUB" \
+                and all(kind in ("LETTER", "NUMBER") for kind in shape[2:]):
+            return f"{tokens[0]}_{''.join(str(t) for t in tokens[2:])}"
+        raise self.fail(key, f"{written!r} must be a name such as x, W_1 or \\delta_2")
+
+    def same_shape(self, asks: Expr, reference: Expr, dims: Dims, key: str, n: int) -> None:
+        """A vector-matrix part's reference has the shape of what it asks (in the layout)."""
+        asked = _shape_or_fail(self, asks, dims, key.rsplit(".", 1)[0] + ".asks", n)
+        shape = _shape_or_fail(self, reference, dims, key, n)
+        if shape != asked:
+            raise self.fail(key, f"is {shape.describe()}, but what the part asks is "
+                            f"{asked.describe()} in the {dims.layout} layout", n)
+
+    def matrix_names(self, table: dict, key: str, given: list[str],
+                     vectors: bool = False) -> frozenset[str]:
+        names = set()
+        for n, written in enumerate(self.strings(table, key, "network.", default=[])):
+            at = f"network.{key}[{n}]"
+            name = self.matrix_name(written, at)
+            if name not in given:
+                raise self.fail(at, f"{written} is not a given vector or matrix")
+            names.add(name)
+        return frozenset(names)
 
     def aliases(self, table: dict, quantities, functions) -> dict[str, str]:
         """[network] aliases = { W = "w", "\\Delta" = "\\delta" }: other names students may use.
@@ -478,7 +623,8 @@ class _SpecLoader:
                             f"must be one of {', '.join(FIXED_ACTIVATIONS)}", n)
         part_vocab = Vocabulary(ranges=vocab.ranges, quantities=vocab.quantities,
                                 functions=vocab.functions, variables=frozenset(variables),
-                                range_names=vocab.range_names, aliases=vocab.aliases)
+                                range_names=vocab.range_names, aliases=vocab.aliases,
+                                dims=vocab.dims)
         asks = self.get(raw, "asks", str, where, n)
         asks_expr = self.expression(asks, part_vocab, f"{where}asks", n)
         used = {node.name for node in asks_expr.walk() if isinstance(node, Var)}
@@ -493,6 +639,8 @@ class _SpecLoader:
         if free_indices(asks_expr) != free_indices(reference_expr):
             raise self.fail(f"{where}reference", "its free indices differ from those of 'asks'",
                             n)
+        if vocab.dims is not None:
+            self.same_shape(asks_expr, reference_expr, vocab.dims, f"{where}reference", n)
         in_terms_of = set()
         for name in self.strings(raw, "in_terms_of", where, n, default=[]):
             bare = name.lstrip("\\").rstrip("'")
@@ -546,6 +694,13 @@ class _SpecLoader:
             step_deduction=self.get(raw, "step_deduction", float, where, n,
                                     default=defaults["step_deduction"]),
         )
+
+
+def _shape_or_fail(loader: _SpecLoader, expr: Expr, dims: Dims, key: str, n: int) -> Shape:
+    try:
+        return shape_of(expr, dims)
+    except ShapeMismatch as err:
+        raise loader.fail(key, str(err), n) from None
 
 
 def _kind_name(kind) -> str:

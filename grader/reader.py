@@ -32,21 +32,25 @@ from typing import Any
 
 from lark import Token, Tree
 
-from .errors import AnswerError, EvaluationError, IndexMismatch
+from .errors import AnswerError, EvaluationError, IndexMismatch, ShapeMismatch
 from .expr import (
     Add,
     Call,
     Const,
     Deriv,
+    Diag,
     Div,
     Expr,
+    Hadamard,
     Kronecker,
+    MatMul,
     Mul,
     Neg,
     Num,
     Pow,
     Ref,
     Sum,
+    Transpose,
     Var,
     canonical,
     differentiate,
@@ -55,10 +59,15 @@ from .expr import (
     map_children,
     name_latex,
     substitute,
+    to_latex,
 )
 from .layout import MAIN, SIDE, statements
+from .matrices import Dims, is_matrix_name, shape_of
 from .notation import Source, normalise
 from .syntax import MAX_ANSWER_CHARS, parse
+
+ELEMENTWISE = ("\\odot", "\\circ")   # a product sign that multiplies entry by entry
+VECTOR_FUNCTIONS = ("diag", "softmax")  # functions of a whole vector
 
 # The parse tree's nodes (lark Trees and Tokens) are navigated by shape, not by type.
 Node = Any
@@ -87,6 +96,7 @@ class Vocabulary:
     range_names: Mapping[str, str] = field(default_factory=dict)
     aliases: Mapping[str, str] = field(default_factory=dict)
     free: frozenset[str] = frozenset()
+    dims: Dims | None = None   # a vector-matrix problem: shapes of its vectors and matrices
 
     def known_names(self) -> str:
         names = [name_latex(n) for n in sorted(self.quantities, key=str.lower)]
@@ -288,7 +298,10 @@ class _Reader:
         op = None
         for child in tree.children:
             if child.data == "mulop":
-                op = "/" if child.children[0].type == "DIV" else "*"
+                token = child.children[0]
+                op = "/" if token.type == "DIV" else "*"
+                if self.vocab.dims is not None and str(token) in ELEMENTWISE:
+                    op = "\\odot"
             else:
                 items.append((op, _unwrapped(child)))
                 op = None
@@ -313,6 +326,8 @@ class _Reader:
             i += used
         if not out:
             raise self.error("expected an expression", where)
+        if self.vocab.dims is not None:
+            return _matrix_product(out, self.vocab.dims)
         value = out[0][1]
         for op, factor in out[1:]:
             value = Div(value, factor) if op == "/" else _times(value, factor)
@@ -470,6 +485,10 @@ class _Reader:
 
     def factor(self, tree: Node, scope: _Scope) -> Expr:
         primary, scripts = tree.children[0], tree.children[1:]
+        if self.vocab.dims is not None:
+            transposed = self.transposed(tree, scope)
+            if transposed is not None:
+                return transposed
         sub = [s for s in scripts if s.data == "subscript"]
         sup = [s for s in scripts if s.data == "superscript"]
         primes = [s for s in scripts if s.data == "prime"]
@@ -528,6 +547,25 @@ class _Reader:
             return _power(base, exponent, self, sup[0])
         return base
 
+    def transposed(self, tree: Node, scope: _Scope) -> Expr | None:
+        """``x^T``, ``W^\\top``, ``(p - y)^{\\mathsf{T}}``, ``h'``: a transpose (vector-matrix
+        problems only; a prime on a function's name stays a derivative)."""
+        primary, scripts = tree.children[0], tree.children[1:]
+        marks = [s for s in scripts if s.data == "prime" or _is_transpose_mark(s)]
+        if not marks:
+            return None
+        rest = [s for s in scripts if s not in marks]
+        base = self.factor(Tree("factor", [primary, *rest]), scope)
+        assert self.vocab.dims is not None
+        if not (is_matrix_name(base, self.vocab.dims) or _holds_matrices(base, self.vocab.dims)):
+            if any(s.data == "prime" for s in marks):
+                return None  # a prime on a scalar: the reader's usual messages
+            raise self.error(f"{to_latex(base)} is a scalar: only vectors and matrices have a "
+                             "transpose", marks[0])
+        for _ in marks:
+            base = base.arg if isinstance(base, Transpose) else Transpose(base)
+        return base
+
     def primed_index(self, primary: Node, sub: list[Tree], primes: int,
                      scope: _Scope) -> Expr | None:
         """``\\delta_k'`` inside a sum over k': the prime belongs to the index."""
@@ -573,6 +611,10 @@ class _Reader:
         vocab = self.vocab
         if written in scope.dummies and sub is None and letters is None:
             return Var(written)
+        if vocab.dims is not None and letters is None:
+            whole = self.matrix_name(written, sub)
+            if whole is not None:
+                return whole
         name = vocab.aliases.get(written, written)
         if written in vocab.variables and sub is None and letters is None:
             return Var(written)  # a part's own variable shadows the network's s_j
@@ -615,6 +657,19 @@ class _Reader:
         if name in vocab.ranges or name in scope.bound:
             raise self.error(f"the index {name} cannot stand alone as a value", primary)
         raise self.error(self.unknown(name, token), primary)
+
+    def matrix_name(self, written: str, sub: Node | None) -> Ref | None:
+        """A whole vector or matrix by its name, its subscript part of the name: ``W_2``,
+        ``\\delta_1``, ``x``; None when that is no such name (``h_j`` is an entry of h)."""
+        assert self.vocab.dims is not None
+        shapes = self.vocab.dims.shapes
+        name = self.vocab.aliases.get(written, written)
+        if sub is None:
+            return Ref(name) if name in shapes else None
+        label = _label(sub.children[1])
+        if label is not None and f"{name}_{label}" in shapes:
+            return Ref(f"{name}_{label}")
+        return None
 
     def unknown(self, name: str, token: Token) -> str:
         shown = name_latex(name)
@@ -919,16 +974,34 @@ class _Reader:
                 nested = Call(name, order, inner)
                 return (_power(nested, power, self, factor) if power is not None
                         else nested), used + 1
-            applied = Call(name, order, self.factor(following, scope))
+            applied = self.apply(name, order, self.factor(following, scope), primary)
             return (_power(applied, power, self, factor) if power is not None else applied), 2
-        value: Expr = Call(name, order, self.factor(Tree("factor", [target]), scope))
+        argument = self.factor(Tree("factor", [target]), scope)
+        value: Expr = self.apply(name, order, argument, primary)
         if power is not None:
             value = _power(value, power, self, factor)
         for script in following.children[1:]:  # \sigma(x)^2 squares the call, not its argument
+            if self.vocab.dims is not None and (_is_transpose_mark(script)
+                                                or script.data == "prime"):
+                value = value.arg if isinstance(value, Transpose) else Transpose(value)
+                continue
             if script.data != "superscript":
                 raise self.error("unexpected script after a function's brackets", script)
             value = _power(value, self.superscript_value(script, scope), self, script)
         return value, 2
+
+    def apply(self, name: str, order: int, argument: Expr, where) -> Expr:
+        """``name`` applied to ``argument``: a call, or diag(v) in a vector-matrix problem."""
+        if name in VECTOR_FUNCTIONS:
+            if self.vocab.dims is None:
+                raise self.error(f"{name} takes a vector: it is read only in vector-matrix "
+                                 "problems", where)
+            if order:
+                raise self.error(f"the derivative of {name} is not read here; write it out",
+                                 where)
+            if name == "diag":
+                return Diag(argument)
+        return Call(name, order, argument)
 
     # ------------------------------------------------------------------ \frac, \sum, d/dx
     def frac(self, primary: Node, scope: _Scope) -> Expr:
@@ -1073,7 +1146,7 @@ class _Reader:
                 raise self.error("differentiate with respect to one quantity, such as w_{jk}",
                                  factor[0][1])
             return value
-        value = self.factor(factor, scope)
+        value = self.factor(_unwrapped(factor), scope)  # \partial \mathbf{W}_2: {W}_2
         if not isinstance(value, (Ref, Var)):
             raise self.error("differentiate with respect to one quantity, such as w_{jk}",
                              factor)
@@ -1207,6 +1280,76 @@ class _Reader:
         terms.append(total)
         terms += [Neg(read[n]) if signed[n][0] else read[n] for n in sorted(read) if n > d + 1]
         return terms[0] if len(terms) == 1 else Add(tuple(terms))
+
+
+def _matrix_product(out: list[tuple[str | None, Expr]], dims: Dims) -> Expr:
+    """The factors of a product in a vector-matrix problem, with their operators.
+
+    Juxtaposition binds tighter than ``\\odot``: ``W^\\top \\delta \\odot f'(z)`` is
+    ``(W^\\top \\delta) \\odot f'(z)``. When only strict left-to-right reading gives shapes
+    that fit (``\\delta \\odot f'(z) x^\\top`` as ``(\\delta \\odot f'(z)) x^\\top``), that
+    reading is taken, as a careful reader would.
+    """
+    def fold(items: list[tuple[str | None, Expr]]) -> Expr:
+        value = items[0][1]
+        for op, factor in items[1:]:
+            value = Div(value, factor) if op == "/" else \
+                _matrix_times(value, factor, op == "\\odot", dims)
+        return value
+
+    if not any(op == "\\odot" for op, _ in out[1:]):
+        return fold(out)
+    groups: list[list[tuple[str | None, Expr]]] = [[]]
+    for op, factor in out:
+        if op == "\\odot":
+            groups.append([(None, factor)])
+        else:
+            groups[-1].append((op, factor))
+    tight = Hadamard(tuple(fold(group) for group in groups))
+    try:
+        shape_of(tight, dims)
+    except ShapeMismatch:
+        loose = fold(out)
+        try:
+            shape_of(loose, dims)
+            return loose
+        except ShapeMismatch:
+            pass
+    return tight
+
+
+def _matrix_times(left: Expr, right: Expr, elementwise: bool, dims: Dims) -> Expr:
+    """Juxtaposition in a vector-matrix problem: a matrix product (in the order written) when
+    either side holds a vector or matrix, ``\\odot`` an elementwise one; else a product."""
+    if elementwise:
+        factors = left.factors if isinstance(left, Hadamard) else (left,)
+        return Hadamard(factors + (right,))
+    if not (_holds_matrices(left, dims) or _holds_matrices(right, dims)):
+        return _times(left, right)
+    factors = left.factors if isinstance(left, MatMul) else (left,)
+    return MatMul(factors + (right,))
+
+
+def _holds_matrices(expr: Expr, dims: Dims) -> bool:
+    return any(isinstance(node, (MatMul, Transpose, Hadamard, Diag))
+               or is_matrix_name(node, dims) for node in expr.walk())
+
+
+def _is_transpose_mark(script: Node) -> bool:
+    """``^T``, ``^{T}``, ``^\\top``, ``^{\\mathsf{T}}`` (the scanner reads \\top as T)."""
+    if script.data != "superscript":
+        return False
+    tokens = _flat_tokens(script.children[1])
+    return [(t.type, str(t)) for t in tokens if t.type not in ("LBRACE", "RBRACE")] \
+        == [("LETTER", "T")]
+
+
+def _label(arg) -> str | None:
+    """The text of a name's subscript (``2`` in W_2, ``o`` in b_o), else None."""
+    tokens = [t for t in _flat_tokens(arg) if t.type not in ("LBRACE", "RBRACE")]
+    if tokens and all(t.type in ("LETTER", "NUMBER") for t in tokens):
+        return "".join(str(t) for t in tokens)
+    return None
 
 
 def _no_condition(arg, reader: _Reader) -> None:

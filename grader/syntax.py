@@ -49,7 +49,7 @@ SINGLE = {
 }
 COMMANDS = {
     "cdot": "TIMES", "times": "TIMES", "ast": "TIMES", "star": "TIMES", "bullet": "TIMES",
-    "centerdot": "TIMES", "circ": "TIMES", "odot": "TIMES",
+    "centerdot": "TIMES", "circ": "TIMES", "odot": "TIMES", "oslash": "DIV",
     "cdotp": "TIMES", "div": "DIV", "frac": "FRAC", "dfrac": "FRAC", "tfrac": "FRAC",
     "cfrac": "FRAC", "sum": "SUM", "partial": "PARTIAL", "prime": "PRIME", "boxed": None,
     "dots": "DOTS", "ldots": "DOTS", "cdots": "DOTS", "dotsb": "DOTS", "dotsc": "DOTS",
@@ -164,6 +164,8 @@ def tokenize(text: str) -> list[Token]:
                 emit(OPEN["\\" + name], "\\" + name, start)
             elif "\\" + name in CLOSE:
                 emit(CLOSE["\\" + name], "\\" + name, start)
+            elif name in TRANSPOSE_COMMANDS:  # x^\top: the reader takes a superscript T
+                emit("LETTER", "T", start, len(name) + 1)
             elif name in COMMANDS:
                 kind = COMMANDS[name]
                 if kind is not None:  # \boxed{...} is only a frame around its group
@@ -179,8 +181,13 @@ def tokenize(text: str) -> list[Token]:
             elif name in COMPARISONS:
                 emit("COMPARE", COMPARISONS[name], start, len(name) + 1)
             elif name in WORD_COMMANDS:
-                raise AnswerError(f"\\{name} needs its word in braces, as in "
-                                  f"\\{name}{{sigmoid}}", start, text)
+                letter = re.match(r"\s*([A-Za-z])(?![A-Za-z])", text[pos:])
+                if letter is None or name in TEXT_COMMANDS:
+                    raise AnswerError(f"\\{name} needs its word in braces, as in "
+                                      f"\\{name}{{sigmoid}}", start, text)
+                # \mathsf T: LaTeX takes one letter as the argument (x^{\mathsf T})
+                emit("LETTER", letter.group(1), pos + letter.start(1))
+                pos += letter.end()
             elif name in NOT_READ_HERE:
                 raise AnswerError(f"\\{name} {NOT_READ_HERE[name]}", start, text)
             else:

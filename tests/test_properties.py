@@ -9,6 +9,9 @@ r"""Property-based tests (hypothesis) for the reader and the checks, over many i
 - Random perturbations of every reference (a flipped sign, a factor dropped or added, an extra
   sum, g for g') never do.
 - No text at all, however broken, makes the grader raise: it answers with a verdict.
+- The non-smooth functions: ReLU is x H(x) in every backend; every spelling of the step, the
+  ReLU and the Kronecker delta gets full credit in a right answer (relu.toml, softmax (i)), and
+  a changed argument, sign or factor never does.
 
 Examples are derandomised (the same on every run and in CI); raise ``max_examples`` locally to
 search harder.
@@ -17,7 +20,9 @@ search harder.
 from __future__ import annotations
 
 from fractions import Fraction
+from pathlib import Path
 
+import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -394,7 +399,8 @@ PIECES = [r"\frac{", "}{", "}", "{", "(", ")", "[", "]", r"\left(", r"\right)", 
           r"\\", "&", "$", r"\begin{aligned}", r"\end{aligned}", r"\Big|_{x=h_k}", r"\dots",
           "σ", "ₖ", "²", "−", r"\mathrm{d}", r"\operatorname{sech}", r"\exp", "e", r"\ln",
           r"\dot", r"\nabla", ":=", r"\equiv", "|", ".", ";", r"\forall", r"\boxed{", "\x00",
-          "🙂", r"\input", "%", "`"]
+          "🙂", r"\input", "%", "`", r"\mathbb{1}", "[x>0]", ">", r"\ge", r"\max(0,", r"\max",
+          r"\delta_{kj}", "[k=j]", r"\begin{cases}", r"\end{cases}", r"\operatorname{ReLU}", "H("]
 
 
 @settings(max_examples=400, deadline=None, derandomize=True, database=None,
@@ -407,3 +413,141 @@ def test_any_text_gets_a_verdict_never_an_exception(data) -> None:
     result = grade_answer(PROBLEM, part_id, answer)
     assert result.verdict in set(Verdict)
     assert "internal error" not in result.feedback
+
+
+# ---------------------------------------------------------------------------- non-smooth functions
+
+RELU = load_problem(Path(__file__).parent / "data" / "specs" / "relu.toml")
+SOFTMAX = load_problem("softmax")
+FEW = settings(max_examples=60, deadline=None, derandomize=True, database=None,
+               suppress_health_check=[HealthCheck.too_slow])
+
+
+@FEW
+@given(st.lists(st.floats(-50, 50, allow_nan=False).filter(lambda v: abs(v) > 1e-9),
+                min_size=1, max_size=8))
+def test_relu_is_x_times_the_step_and_its_slope_is_the_step(values) -> None:
+    """Away from the kink: ReLU(x) = x H(x) = max(0, x), ReLU'(x) = H(x), H'(x) = 0, in floats
+    and at 50 digits alike."""
+    import mpmath
+
+    from grader.network import Numeric, Precise
+
+    x = np.array(values)
+    numeric, precise = Numeric(), Precise()
+    step = numeric.function("heaviside", 0)(x)
+    assert set(step) <= {0.0, 1.0}
+    np.testing.assert_allclose(numeric.function("relu", 0)(x), x * step)
+    np.testing.assert_allclose(numeric.function("relu", 0)(x), np.maximum(0, x))
+    np.testing.assert_allclose(numeric.function("relu", 1)(x), step)
+    assert not np.any(numeric.function("heaviside", 1)(x))
+    exact = np.array([mpmath.mpf(v) for v in values], dtype=object)
+    np.testing.assert_allclose(np.asarray(precise.function("relu", 0)(exact), dtype=float),
+                               np.maximum(0, x))
+    np.testing.assert_allclose(np.asarray(precise.function("relu", 1)(exact), dtype=float), step)
+
+
+ARGUMENTS = [r"z_j", r"-z_j", r"2 z_j", r"z_j - e_j", r"\sum_i a_i u_{ij}"]
+
+
+def _step(draw, argument: str) -> str:
+    """The step H(argument) written as a student might: every indicator spelling."""
+    a = argument
+    return draw(st.sampled_from([
+        rf"\mathbb{{1}}[{a} > 0]", rf"\mathbb{{1}}\left({a} > 0\right)", rf"\mathbf{{1}}_{{{a} > 0}}",
+        rf"[{a} > 0]", rf"[0 < {a}]", rf"[{a} \geq 0]", rf"H({a})", rf"\operatorname{{ReLU}}'({a})",
+        rf"(1 - [{a} < 0])", rf"\mathbb{{1}}_{{\{{{a} > 0\}}}}", rf"1_{{{a} > 0}}",
+    ]))
+
+
+def _relu(draw, argument: str) -> str:
+    a = argument
+    return draw(st.sampled_from([
+        rf"\max(0, {a})", rf"\max({a}, 0)", rf"\max\left(0, {a}\right)", rf"\max\{{0, {a}\}}",
+        rf"\operatorname{{ReLU}}({a})", rf"\mathrm{{ReLU}}({a})", rf"relu({a})",
+        rf"({a})\,[{a} > 0]", rf"H({a})\,({a})",
+    ]))
+
+
+@FEW
+@given(st.data())
+def test_every_spelling_of_relu_and_its_step_gets_full_credit(data) -> None:
+    """psi_j = [z_j > 0] sum_k delta_k w_jk and b_j = ReLU(z_j), written with random spellings
+    of the step and the ReLU, in random order, get full credit (numerically and by SymPy)."""
+    draw = data.draw
+    sum_ = draw(st.sampled_from([r"\sum_k \delta_k w_{jk}", r"\sum_{m} w_{jm}\delta_m",
+                                 r"\sum_{k=1}^{K} (h_k - t_k) w_{jk}"]))
+    step = _step(draw, "z_j")
+    times = draw(st.sampled_from([" ", r" \cdot ", r"\,", r" \times "]))
+    psi = draw(st.sampled_from([f"{step}{times}{sum_}", f"({sum_}){times}{step}"]))
+    result = grade_answer(RELU, "psi", psi)
+    assert result.score == result.max_score, (psi, result.feedback)
+    value = _relu(draw, "z_j")
+    result = grade_answer(RELU, "value", value)
+    assert result.score == result.max_score, (value, result.feedback)
+
+
+@FEW
+@given(st.data())
+def test_a_wrong_step_or_a_wrong_relu_never_gets_full_credit(data) -> None:
+    """The step of another argument (-z_j, z_j - e_j, ...), the ReLU where its slope belongs, or
+    no step at all: never full credit."""
+    draw = data.draw
+    argument = draw(st.sampled_from(ARGUMENTS[1:]))
+    wrong = draw(st.sampled_from([
+        _step(draw, argument) + r" \sum_k \delta_k w_{jk}",
+        _relu(draw, "z_j") + r" \sum_k \delta_k w_{jk}",
+        r"\sum_k \delta_k w_{jk}",
+        "-" + _step(draw, "z_j") + r" \sum_k \delta_k w_{jk}",
+    ]))
+    result = grade_answer(RELU, "psi", wrong)
+    assert result.score < result.max_score, (wrong, result.feedback)
+    value = _relu(draw, argument)
+    result = grade_answer(RELU, "value", value)
+    assert result.score < result.max_score, (value, result.feedback)
+
+
+DELTAS = [r"\delta_{kl}", r"\delta_{lk}", r"\delta_{k,l}", r"[k = l]", r"[l=k]",
+          r"\mathbb{1}[k = l]", r"\mathbb{1}_{k=l}", r"\mathbf{1}_{l = k}", r"\mathbb{1}(k=l)",
+          r"(1 - [k \neq l])", r"\mathbb{1}\{k = l\}"]
+
+
+@FEW
+@given(st.data())
+def test_every_spelling_of_the_jacobian_gets_full_credit(data) -> None:
+    """softmax (i), c_k(delta_kl - c_l), in random forms and Kronecker spellings: full credit."""
+    draw = data.draw
+    d = draw(st.sampled_from(DELTAS))
+    times = draw(st.sampled_from(["", " ", r" \cdot ", r"\,"]))
+    answer = draw(st.sampled_from([
+        f"c_k{times}({d} - c_l)", f"c_l{times}({d} - c_k)", f"{d}{times}c_k - c_k{times}c_l",
+        f"-c_l{times}c_k + c_k{times}{d}", f"({d} - c_l){times}c_k",
+        rf"\frac{{\partial c_k}}{{\partial h_l}} = c_k{times}({d} - c_l)",
+    ]))
+    result = grade_answer(SOFTMAX, "i", answer)
+    assert result.score == result.max_score, (answer, result.feedback)
+
+
+@FEW
+@given(st.data())
+def test_a_changed_jacobian_never_gets_full_credit(data) -> None:
+    """A flipped sign, 1 for the delta, c_k for c_l, a factor dropped: never full credit."""
+    draw = data.draw
+    d = draw(st.sampled_from(DELTAS))
+    answer = draw(st.sampled_from([
+        f"c_k(c_l - {d})", f"c_k(1 - c_l)", f"c_k({d} - c_k)", f"{d} - c_l", f"c_k {d}",
+        f"c_k({d} + c_l)", f"-c_k c_l", f"c_k(1 - c_k)", f"c_l({d} - c_l)",
+        f"{d} c_k (1 - c_k)",
+    ]))
+    result = grade_answer(SOFTMAX, "i", answer)
+    assert result.score < result.max_score, (answer, result.feedback)
+
+
+@FEW
+@given(st.sampled_from(["relu", "heaviside"]), st.sampled_from(REFS[:6]))
+def test_reading_printed_steps_and_relus_gives_them_back(function, ref) -> None:
+    """to_latex prints the step as \\mathbb{1}[x > 0] and ReLU as \\operatorname{ReLU}(x): both
+    read back as the same expression."""
+    expr = Mul((Call(function, 0, ref), Call(function, 1, Neg(ref))))
+    printed = to_latex(expr)
+    assert flat(read_expression(printed, VOCAB)) == flat(expr), printed

@@ -101,8 +101,13 @@ def test_correct_examples_of_a_defective_spec_pass(bad_examples):
     ("unused_variable.toml", "parts[0] ('a').variables", 16, "'s' is not used in 'asks'"),
     ("scalar_variable.toml", "parts[0] ('a').variables", 16,
      "'o' is a quantity of the network without an index"),
+    ("kronecker_ranges.toml", "parts[0] ('a').reference", 16,
+     "a Kronecker delta compares two indices over one range, but j runs over the inputs"),
+    ("unknown_function.toml", "network.equations[1]", 5,
+     "unknown function \\operatorname{softsign}"),
 ], ids=["unknown-key", "unreadable-reference", "simplex-without-index", "not-toml",
-        "unused-variable", "variable-shadows-a-scalar"])
+        "unused-variable", "variable-shadows-a-scalar", "kronecker-over-two-ranges",
+        "unknown-function"])
 def test_malformed_spec_names_file_key_and_line(name, key, line, message):
     with pytest.raises(SpecError) as err:
         load_problem(SPECS / name)

@@ -54,8 +54,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
 
-from grader.errors import SubmissionError
+from grader.errors import SubmissionError, SubmissionTooLarge
 from grader.syntax import MAX_ANSWER_CHARS
+from grader.text import check_unicode
 
 MAX_DOCUMENT_BYTES = 1_000_000
 REGION_LIMIT = 32_000  # characters: of a longer part, only the end (from a blank line) is read
@@ -99,59 +100,140 @@ class Submission:
 
 
 # --------------------------------------------------------------------------------------------
-# Files
+# The one way in: files, uploads, pasted documents and answers all go through parse_submission
+
+SUBMISSION_FORMATS = ("json", *DOCUMENT_FORMATS.values())
 
 
 def read_submission(
     path: str | Path, part_ids: Sequence[str], prompts: Mapping[str, str] | None = None
 ) -> Submission:
-    """Read a submission file (``.json``, ``.md``, ``.tex`` or ``.txt``).
+    """Read a submission file (``.json``, ``.md``, ``.tex`` or ``.txt``): its bytes through
+    ``parse_submission``, named after the file's stem.
 
     Raises SubmissionError, naming the file, when it cannot be read: unknown extension,
-    missing, larger than MAX_DOCUMENT_BYTES, not UTF-8 text, malformed JSON or JSON of the
-    wrong shape.
+    missing, and everything ``parse_submission`` refuses.
     """
     path = Path(path)
     where = str(path)
-    suffix = path.suffix.lower()
-    if suffix != ".json" and suffix not in DOCUMENT_FORMATS:
-        shown = f"'{path.suffix}'" if path.suffix else "no extension"
-        raise SubmissionError(
-            f"{where}: unsupported file type ({shown}); use .json, .md, .tex or .txt"
-        )
-    text = _read_text(path, where)
-    if suffix == ".json":
-        answers = _json_answers(_load_json(text, where), part_ids, where)
-        return Submission(name=path.stem, answers=answers, source=where)
-    submission = parse_document(
-        text, part_ids, prompts, name=path.stem, fmt=DOCUMENT_FORMATS[suffix]
+    fmt = format_for(path.name, where)
+    submission = parse_submission(
+        _read_bytes(path, where), part_ids, prompts, fmt=fmt, name=path.stem, where=where
     )
     return replace(submission, source=where)
 
 
-def _read_text(path: Path, where: str) -> str:
-    """Return the file's text, refusing big, binary or non-UTF-8 files."""
+def format_for(filename: str, where: str) -> str:
+    """The format a file is read as, from its extension: ``json``, ``md``, ``tex`` or ``txt``."""
+    suffix = Path(filename).suffix
+    if suffix.lower() == ".json":
+        return "json"
+    if suffix.lower() in DOCUMENT_FORMATS:
+        return DOCUMENT_FORMATS[suffix.lower()]
+    shown = f"'{_short(suffix)}'" if suffix else "no extension"
+    raise SubmissionError(f"{where}: unsupported file type ({shown}); use .json, .md, .tex or .txt")
+
+
+def parse_submission(
+    content: bytes | str | object,
+    part_ids: Sequence[str],
+    prompts: Mapping[str, str] | None = None,
+    *,
+    fmt: str,
+    name: str = "",
+    where: str = "",
+    max_answer_chars: int = MAX_ANSWER_CHARS,
+) -> Submission:
+    """The one way a submission comes in, from every surface (``grader grade``, ``grader
+    batch``, the web form, its uploads and the JSON API), with one set of checks and messages.
+
+    ``content`` is a file's bytes, text (a pasted document, the text of a JSON file) or, for
+    ``fmt="json"``, already decoded JSON (the web's answers). ``fmt`` is ``json`` (an object
+    ``{"answers": {"a": "<latex>", ...}}``) or a document format (``md``, ``tex``, ``txt``).
+    ``where`` names the content in messages (a path, a file name, ``"the document"``).
+
+    Refused, with a SubmissionError naming ``where``:
+
+    - bytes: more than MAX_DOCUMENT_BYTES (SubmissionTooLarge), NUL bytes, not UTF-8 (a
+      byte-order mark is allowed);
+    - text: more than MAX_DOCUMENT_BYTES once encoded, NUL characters, lone surrogates;
+    - JSON: invalid or nested too deeply, a key given twice in an object, strings that are not
+      valid Unicode, any shape but ``{"answers": {part id: string}}``, unknown part ids;
+    - answers given as JSON: one longer than ``max_answer_chars`` (SubmissionTooLarge) or
+      holding a NUL character.
+
+    An answer that is only whitespace is left out (the part is ``missing``). An answer found in
+    a document has no length limit here: the grader reads only what fits in an answer box, and
+    grades a longer one ``invalid`` with the reason.
+    """
+    where = where or name or "submission"
+    kind = fmt.lower().lstrip(".") if isinstance(fmt, str) else ""
+    if kind not in SUBMISSION_FORMATS:
+        raise SubmissionError(
+            f"{where}: unknown document format '{_short(str(fmt))}'; use md, tex or txt"
+        )
+    if isinstance(content, bytes | bytearray):
+        text: str | None = decode_text(bytes(content), where)
+    elif isinstance(content, str):
+        check_text(content, where)
+        text = content
+    elif kind == "json":
+        check_unicode(content, where=where)
+        text = None
+    else:
+        raise SubmissionError(f"{where}: a document must be text, not {_kind(content)}")
+    if kind == "json":
+        data = load_json(text, where) if text is not None else content
+        answers = _json_answers(data, part_ids, where, max_answer_chars)
+    else:
+        assert text is not None
+        answers = _document_answers(text, part_ids, prompts or {}, strip_comments=kind == "tex")
+    return Submission(name=name, answers=answers)
+
+
+def _read_bytes(path: Path, where: str) -> bytes:
+    """A file's bytes (at most one past the size limit, so a huge file is not read whole)."""
     try:
         if not path.is_file():
             problem = "is not a file" if path.exists() else "file not found"
             raise SubmissionError(f"{where}: {problem}")
         size = path.stat().st_size
         if size > MAX_DOCUMENT_BYTES:
-            raise SubmissionError(_too_large(where, size))
+            raise SubmissionTooLarge(_too_large(where, size))
         with path.open("rb") as handle:
-            data = handle.read(MAX_DOCUMENT_BYTES + 1)
+            return handle.read(MAX_DOCUMENT_BYTES + 1)
     except OSError as error:
         raise SubmissionError(f"{where}: cannot be read ({error.strerror or error})") from None
-    if len(data) > MAX_DOCUMENT_BYTES:
-        raise SubmissionError(_too_large(where, len(data)))
+
+
+def decode_text(data: bytes, where: str, limit: int | None = MAX_DOCUMENT_BYTES) -> str:
+    """The text of a submission's bytes: at most ``limit`` bytes (None: no limit here, as for
+    a web request's body, which the server bounds), no NUL byte, UTF-8 (a byte-order mark is
+    dropped)."""
+    if limit is not None and len(data) > limit:
+        raise SubmissionTooLarge(_too_large(where, len(data)))
     if b"\x00" in data:
-        raise SubmissionError(f"{where}: is not a text file (it contains NUL bytes)")
+        raise SubmissionError(f"{where}: {NOT_TEXT}")
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise SubmissionError(
             f"{where}: is not UTF-8 text (undecodable byte at offset {error.start})"
         ) from None
+
+
+def check_text(text: str, where: str) -> None:
+    """The checks of ``decode_text`` for text that arrived decoded (a pasted document): its size
+    once encoded, NUL characters, and lone surrogates (text that cannot be encoded at all)."""
+    check_unicode(text, where=where)
+    size = len(text.encode("utf-8"))
+    if size > MAX_DOCUMENT_BYTES:
+        raise SubmissionTooLarge(_too_large(where, size))
+    if "\x00" in text:
+        raise SubmissionError(f"{where}: {NOT_TEXT}")
+
+
+NOT_TEXT = "is not a text file (it contains NUL characters)"
 
 
 def _too_large(where: str, size: int) -> str:
@@ -175,10 +257,12 @@ def _no_duplicate_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
     return seen
 
 
-def _load_json(text: str, where: str) -> object:
-    """Parse JSON text, turning every failure into one SubmissionError."""
+def load_json(text: str, where: str) -> object:
+    """Parse JSON text (a submission file, a web request's body): invalid JSON, JSON nested too
+    deeply, a key given twice in one object and strings that are not valid Unicode (``"\\ud800"``)
+    are each one SubmissionError naming ``where`` (and, for bad text, the field)."""
     try:
-        return json.loads(text, object_pairs_hook=_no_duplicate_keys)
+        data = json.loads(text, object_pairs_hook=_no_duplicate_keys)
     except json.JSONDecodeError as error:
         raise SubmissionError(
             f"{where}: is not valid JSON ({error.msg} at line {error.lineno}, "
@@ -188,21 +272,24 @@ def _load_json(text: str, where: str) -> object:
         raise SubmissionError(f'{where}: key "{_short(str(error))}" appears twice') from None
     except RecursionError:
         raise SubmissionError(f"{where}: is not valid JSON (nested too deeply)") from None
+    check_unicode(data, where=where)
+    return data
 
 
 def parse_answers_json(data: object, part_ids: Sequence[str], name: str = "") -> Submission:
-    """Read already-decoded JSON ``{"answers": {"a": "<latex>", ...}}`` into a Submission.
+    """Read already-decoded JSON ``{"answers": {"a": "<latex>", ...}}`` into a Submission
+    (``parse_submission`` with ``fmt="json"``; ``name`` also names it in messages).
 
     Raises SubmissionError for any other shape, or for a part id not in ``part_ids``.
     """
-    answers = _json_answers(data, part_ids, name or "JSON submission")
-    return Submission(name=name, answers=answers)
+    return parse_submission(data, part_ids, fmt="json", name=name,
+                            where=name or "JSON submission")
 
 
 def _json_answers(
-    data: object, part_ids: Sequence[str], where: str
+    data: object, part_ids: Sequence[str], where: str, max_answer_chars: int
 ) -> dict[str, ExtractedAnswer]:
-    """Check the JSON shape and return the answers in part order."""
+    """Check the JSON shape and every answer; the answers in part order, blank ones left out."""
     if not isinstance(data, dict):
         raise SubmissionError(
             f'{where}: must be a JSON object like {{"answers": {{"a": "<latex>"}}}}, '
@@ -221,7 +308,7 @@ def _json_answers(
     for part, latex in answers.items():
         if part not in part_ids:
             raise SubmissionError(
-                f'{where}: unknown part "{_short(part)}" in "answers"; '
+                f'{where}: unknown part "{_short(str(part))}" in "answers"; '
                 f"valid parts are {', '.join(part_ids)}"
             )
         if not isinstance(latex, str):
@@ -229,7 +316,15 @@ def _json_answers(
                 f'{where}: "answers" must map part ids to LaTeX strings; '
                 f'part "{part}" holds {_kind(latex)}'
             )
-    return {part: ExtractedAnswer(part, answers[part]) for part in part_ids if part in answers}
+        if "\x00" in latex:
+            raise SubmissionError(f"{where}: part {part} holds a NUL character")
+        if len(latex) > max_answer_chars:
+            raise SubmissionTooLarge(
+                f"{where}: part {part} is too long ({len(latex):,} characters; "
+                f"the limit is {max_answer_chars:,})"
+            )
+    return {part: ExtractedAnswer(part, answers[part]) for part in part_ids
+            if part in answers and answers[part].strip()}
 
 
 def _kind(value: object) -> str:
@@ -250,6 +345,7 @@ def _kind(value: object) -> str:
 
 
 def _short(text: str, limit: int = 40) -> str:
+    text = text.replace("\n", " ")
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -264,7 +360,8 @@ def parse_document(
     name: str = "",
     fmt: str = "md",
 ) -> Submission:
-    """Find each part's answer in a whole document (``fmt``: ``md``, ``tex`` or ``txt``).
+    """Find each part's answer in a whole document (``fmt``: ``md``, ``tex`` or ``txt``):
+    ``parse_submission`` for text, named ``name``.
 
     ``prompts`` maps part ids to the question text, so that the question's own math is not
     taken for an answer. Raises SubmissionError for text over MAX_DOCUMENT_BYTES, with NUL
@@ -273,26 +370,24 @@ def parse_document(
     kind = fmt.lower().lstrip(".")
     if kind not in DOCUMENT_FORMATS.values():
         raise SubmissionError(f"unknown document format {fmt!r}; expected md, tex or txt")
-    where = name or "submission"
-    size = len(text.encode("utf-8", "replace"))
-    if size > MAX_DOCUMENT_BYTES:
-        raise SubmissionError(_too_large(where, size))
-    if "\x00" in text:
-        raise SubmissionError(f"{where}: is not a text file (it contains NUL characters)")
+    return parse_submission(text, part_ids, prompts, fmt=kind, name=name)
 
-    lines = _normalise_lines(text, strip_comments=kind == "tex")
+
+def _document_answers(
+    text: str, part_ids: Sequence[str], prompts: Mapping[str, str], strip_comments: bool
+) -> dict[str, ExtractedAnswer]:
+    """Rules 1-7 of the module docstring: each part's answer, in part order."""
+    lines = _normalise_lines(text, strip_comments=strip_comments)
     text = "\n".join(lines)
     line_starts = _line_starts(lines)
-    prompts = prompts or {}
     found: dict[str, ExtractedAnswer] = {}
     for segment in reversed(_find_segments(text, len(text), part_ids)):
         if segment.part in found:  # a later marking of the part already holds its answer
             continue
         answer = _segment_answer(text, segment, prompts.get(segment.part), line_starts)
-        if answer is not None:
+        if answer is not None and answer.latex.strip():
             found[segment.part] = answer
-    answers = {part: found[part] for part in part_ids if part in found}
-    return Submission(name=name, answers=answers)
+    return {part: found[part] for part in part_ids if part in found}
 
 
 def _normalise_lines(text: str, strip_comments: bool) -> list[str]:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import io
-import re
 import statistics
 from collections import Counter
 from dataclasses import dataclass, field
@@ -31,7 +30,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from .problem import Problem
-from .results import PartResult, SubmissionResult, Verdict
+from .results import Override, PartResult, SubmissionResult, Verdict
+from .results import review_queue as queue_for_review
+from .text import visible
 
 GROUPS_SHOWN = 8          # answer groups listed per part
 STUDENTS_SHOWN = 6        # student names listed per answer group
@@ -109,9 +110,12 @@ def answer_groups(results: list[SubmissionResult], part_id: str) -> list[AnswerG
 
 
 def review_queue(results: list[SubmissionResult]) -> list[tuple[str, PartResult]]:
-    """Every part a TA must decide, as (student, part result), by student then part."""
-    return [(r.submission, p) for r in sorted(results, key=lambda r: r.submission)
-            for p in r.parts.values() if p.verdict is Verdict.REVIEW]
+    """Every part a TA must decide, as (student, part result), by student then part: the
+    web's review queue too (``grader.results.review_queue``; a batch has no overrides)."""
+    no_overrides: dict[str, Override] = {}
+    entries = ((r.submission, r, no_overrides)
+               for r in sorted(results, key=lambda r: r.submission))
+    return [(item.student, item.part) for item in queue_for_review(entries)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -372,33 +376,6 @@ def _derivations(pid: str, results: list[SubmissionResult]) -> Derivations | Non
 
 # --------------------------------------------------------------------------------------------
 # The page
-
-# C0 controls but tab, newline and carriage return; DEL; C1 controls; the bidi marks,
-# embeddings, overrides and isolates that can make text read backwards. The same set as the
-# web pages' (grader.web.text.CONTROL), kept here so the batch never imports the web service.
-CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e"
-                     "\u2066-\u2069]")
-
-
-def _sign(match: re.Match) -> str:
-    code = ord(match.group())
-    if code < 0x20:
-        return chr(0x2400 + code)          # the Unicode control pictures: U+0007 is shown ␇
-    if code == 0x7F:
-        return "\u2421"                    # ␡
-    return f"[U+{code:04X}]"
-
-
-def visible(value):
-    """Jinja's ``finalize``: a string with its control characters shown as visible signs.
-
-    A Markup string (a macro's output) stays Markup: the signs are plain text, so it is as safe
-    as it was; any other string is escaped by the template as usual.
-    """
-    if isinstance(value, str) and CONTROL.search(value):
-        return type(value)(CONTROL.sub(_sign, value))
-    return value
-
 
 @cache
 def _environment() -> Environment:

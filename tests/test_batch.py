@@ -115,7 +115,7 @@ def test_mixed_folder_writes_every_output(tmp_path, pool, problem):
     assert got["bob"]["parts"]["a"]["feedback"].startswith("The sign is flipped")
     assert got["bob"]["parts"]["b"]["verdict"] == "missing"
     assert {p["verdict"] for p in got["junk"]["parts"].values()} == {"invalid"}
-    assert "NUL bytes" in got["junk"]["parts"]["a"]["feedback"]
+    assert "NUL characters" in got["junk"]["parts"]["a"]["feedback"]
     assert "junk.md" in summary.unreadable
     assert got["seed"]["meta"]["file"] == "seed.md"
     assert got["seed"]["meta"]["problem_hash"] == problem.source_hash

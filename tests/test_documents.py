@@ -680,14 +680,14 @@ def test_large_documents_finish(body: str, fmt: str) -> None:
 
 
 def test_json_submission() -> None:
-    """Answers are kept as given, an empty one too; "student" is ignored; no line numbers."""
+    """Answers are kept as given; an empty one is left out (the part is missing); "student"
+    is ignored; no line numbers."""
     submission = read_submission(DATA / "answers.json", PARTS)
     assert submission == Submission(
         name="answers",
         answers={
             "a": ExtractedAnswer("a", r"\sigma(x)(1-\sigma(x))"),
             "c": ExtractedAnswer("c", r"\delta_k b_j"),
-            "d": ExtractedAnswer("d", ""),
         },
         source=str(DATA / "answers.json"),
     )
@@ -732,7 +732,7 @@ def test_parse_answers_json_rejects(data: object, message: str) -> None:
         ("part_number.json", 'part "b" holds a number'),
         ("unknown_part.json", 'unknown part "h" in "answers"; valid parts are a, b, c, d, e, f, g'),
         ("duplicate_part.json", 'key "a" appears twice'),
-        ("binary_junk.md", "is not a text file (it contains NUL bytes)"),
+        ("binary_junk.md", "is not a text file (it contains NUL characters)"),
         ("latin1.txt", "is not UTF-8 text (undecodable byte at offset 5)"),
         ("answers.docx", "unsupported file type ('.docx'); use .json, .md, .tex or .txt"),
         ("no_such_file.md", "file not found"),

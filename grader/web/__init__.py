@@ -21,12 +21,12 @@ from flask_limiter.errors import RateLimitExceeded
 from werkzeug.exceptions import HTTPException
 
 from ..documents import MAX_DOCUMENT_BYTES
-from ..errors import AnswerError, GraderError, ProblemNotFound, SpecError, SubmissionError
+from ..errors import AnswerError, GraderError, SpecError
 from ..syntax import MAX_ANSWER_CHARS
-from .service import GradingService, RequestError
+from ..text import visible
+from .service import GradingService, http_status
 from .sessions import StoreSessionInterface
 from .storage import Store, digest
-from .text import visible
 
 INSTRUCTOR_TOKEN_ENV = "GRADER_INSTRUCTOR_TOKEN"
 SECRET_KEY_ENV = "GRADER_SECRET_KEY"
@@ -162,18 +162,6 @@ def _instructor_digest(app: Flask, store: Store) -> str:
     return value
 
 
-def _status(err: GraderError) -> int:
-    if isinstance(err, RequestError):
-        return err.status
-    if isinstance(err, ProblemNotFound):
-        return 404
-    if isinstance(err, AnswerError):
-        return 422
-    if isinstance(err, SubmissionError):
-        return 400
-    return 400
-
-
 def wants_json() -> bool:
     return request.path.startswith("/api/")
 
@@ -187,8 +175,8 @@ def _register_errors(app: Flask) -> None:
         body: dict[str, object] = {"error": str(err)}
         if isinstance(err, AnswerError):
             body["position"] = err.position
-        headers = [("WWW-Authenticate", "Bearer")] if _status(err) == 401 else None
-        return _error(_status(err), str(err), body, headers)
+        headers = [("WWW-Authenticate", "Bearer")] if http_status(err) == 401 else None
+        return _error(http_status(err), str(err), body, headers)
 
     @app.errorhandler(HTTPException)
     def http_error(err: HTTPException):

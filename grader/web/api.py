@@ -8,15 +8,13 @@ to poll. A regrade answers ``202`` at once with its progress URL.
 
 from __future__ import annotations
 
-import csv
-import io
-
 from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
 
 from .. import api as grader_api
+from ..documents import decode_text, load_json
 from ..errors import AnswerError
 from .auth import bearer_is_instructor, instructor_api
-from .service import Created, GradingService, NotFound, RequestError, check_text
+from .service import Created, GradingService, NotFound, RequestError
 from .storage import MAX_ID, PENDING
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -30,13 +28,14 @@ def service() -> GradingService:
 
 
 def json_body() -> dict:
-    try:
-        data = request.get_json(silent=True)
-    except RecursionError:          # nested deeper than the JSON decoder goes
-        data = None
+    """The request's JSON object, read as a JSON submission file is (``grader.documents``):
+    UTF-8, no key given twice, every string valid Unicode (a 400 naming the field), nested no
+    deeper than the decoder goes. The body's size is bounded by MAX_CONTENT_LENGTH (413)."""
+    if not request.is_json:
+        raise RequestError("send a JSON object (Content-Type: application/json)")
+    data = load_json(decode_text(request.get_data(), "the request", limit=None), "the request")
     if not isinstance(data, dict):
         raise RequestError("send a JSON object (Content-Type: application/json)")
-    check_text(data, "")
     return data
 
 
@@ -138,7 +137,7 @@ def list_submissions(problem_id: str):
 def gradebook(problem_id: str):
     svc = service()
     problem = svc.problem(problem_id)
-    return csv_response(gradebook_csv(svc, problem), f"{problem.id}-grades.csv")
+    return csv_response(svc.gradebook_csv(problem), f"{problem.id}-grades.csv")
 
 
 @bp.post("/problems/<problem_id>/regrade")
@@ -201,25 +200,6 @@ def delete_override(submission_id: int, part_id: str):
 
 
 # --------------------------------------------------------------------------------- CSV
-def _cell(value: object) -> str:
-    """A CSV cell that a spreadsheet will not run as a formula."""
-    text = str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
-def gradebook_csv(svc: GradingService, problem) -> str:
-    """The gradebook: one row per student (their latest graded submission), the same columns
-    as ``grader batch``'s grades.csv: student, one per part, total."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["student", *problem.parts, "total"])
-    for row in svc.gradebook(problem):
-        writer.writerow([_cell(row["student"]),
-                         *(f"{row['parts'].get(p, 0):g}" for p in problem.parts),
-                         f"{row['total']:g}"])
-    return out.getvalue()
-
-
 def csv_response(text: str, filename: str) -> Response:
     return Response(text, mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})

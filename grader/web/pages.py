@@ -26,11 +26,11 @@ from flask import (
 from markupsafe import Markup, escape
 
 from .. import api as grader_api
-from ..errors import AnswerError, GraderError, IndexMismatch, ProblemNotFound
+from ..errors import AnswerError, GraderError, IndexMismatch, OverrideError, ProblemNotFound
 from ..expr import to_mathml
 from ..reader import read
 from ..results import Verdict
-from .api import ID, csv_response, gradebook_csv
+from .api import ID, csv_response
 from .auth import (
     csrf_token,
     csrf_valid,
@@ -41,7 +41,7 @@ from .auth import (
     session_is_instructor,
     start_instructor_session,
 )
-from .service import GradingService, NotFound, RequestError
+from .service import GradingService, NotFound, RequestError, http_status
 
 bp = Blueprint("pages", __name__)
 
@@ -130,7 +130,7 @@ def submit():
             submission = svc.read_answers(problem, answers, student)
             created = svc.submit(problem, submission, student, "answers")
     except GraderError as err:
-        status = err.status if isinstance(err, RequestError) else 400
+        status = http_status(err)
         return render_template("form.html", problems=problems, problem=problem, values=values,
                                error=str(err), mode=mode), status
     g.stored_submission = created.id
@@ -258,7 +258,7 @@ def instructor_regrade_progress(problem_id: str):
 def instructor_gradebook(problem_id: str):
     svc = service()
     problem = svc.problem(problem_id)
-    return csv_response(gradebook_csv(svc, problem), f"{problem.id}-grades.csv")
+    return csv_response(svc.gradebook_csv(problem), f"{problem.id}-grades.csv")
 
 
 @bp.post("/instructor/problems/<problem_id>/regrade")
@@ -312,6 +312,6 @@ def instructor_override(submission_id: int, part_id: str):
         svc.set_override(stored, part_id, form.get("score", ""), form.get("verdict"),
                          form.get("comment", ""))
         flash(f"Saved: submission {stored.id} ({stored.student}), part {part_id}.")
-    except (RequestError, AnswerError, ProblemNotFound) as err:
+    except (RequestError, OverrideError, AnswerError, ProblemNotFound) as err:
         flash(f"Not saved: {err}", "error")
     return redirect(url_for("pages.instructor_review", problem_id=stored.problem), code=303)

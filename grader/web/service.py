@@ -11,8 +11,6 @@ status back (``wait``) for at most a short time.
 from __future__ import annotations
 
 import atexit
-import copy
-import json
 import logging
 import os
 import re
@@ -23,20 +21,34 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import api
-from ..documents import DOCUMENT_FORMATS, Submission, parse_answers_json, parse_document
-from ..errors import GraderError, ProblemNotFound, SpecError, SubmissionError
+from ..documents import (
+    DOCUMENT_FORMATS,
+    ExtractedAnswer,
+    Submission,
+    decode_text,
+    format_for,
+    parse_submission,
+)
+from ..errors import (
+    AnswerError,
+    GraderError,
+    ProblemNotFound,
+    SpecError,
+    SubmissionError,
+    SubmissionTooLarge,
+)
+from ..gradebook import grades_csv
 from ..pool import GradingPool
 from ..problem import Problem, scan_problems
-from ..results import Verdict
+from ..results import Override, SubmissionResult, apply_overrides, review_queue
 from ..syntax import MAX_ANSWER_CHARS
+from ..text import NAME_CONTROL, check_unicode, first_control
 from .queue import EmbeddedGradingQueue, GradingQueue
 from .storage import PENDING, Regrade, Store, StoredSubmission, matches
-from .text import NAME_CONTROL, InvalidText, check_unicode, first_control
 
 log = logging.getLogger(__name__)
 
 MAX_STUDENT_CHARS = 200
-MAX_COMMENT_CHARS = 5000
 _PROBLEM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
 
 
@@ -51,6 +63,19 @@ class RequestError(GraderError):
 class NotFound(RequestError):
     def __init__(self, message: str):
         super().__init__(message, 404)
+
+
+def http_status(err: GraderError) -> int:
+    """The HTTP status a GraderError is answered with, in the API and on the pages alike."""
+    if isinstance(err, RequestError):
+        return err.status
+    if isinstance(err, ProblemNotFound):
+        return 404
+    if isinstance(err, AnswerError):
+        return 422
+    if isinstance(err, SubmissionTooLarge):
+        return 413
+    return 400
 
 
 @dataclass(frozen=True)
@@ -115,7 +140,7 @@ class GradingService:
         return self.scan().problems
 
     def problem(self, problem_id: str) -> Problem:
-        """A problem by id; only the problems under problems/, never a path."""
+        """A problem by id, among the problems on the search path (``scan``); never a path."""
         if isinstance(problem_id, str) and _PROBLEM_ID.match(problem_id):
             for problem in self.problems():
                 if problem.id == problem_id:
@@ -135,12 +160,14 @@ class GradingService:
         }
 
     # ------------------------------------------------------------------- reading
+    # Answers, documents and uploads all go through ``grader.documents.parse_submission``, the
+    # path ``grader grade`` and ``grader batch`` take too: the same checks, the same messages.
     def student_name(self, student: object, fallback: str = "") -> str:
         if student is None or (isinstance(student, str) and not student.strip()):
             student = fallback
         if not isinstance(student, str) or not student.strip():
             raise RequestError('"student" is required: the name to file this submission under')
-        check_text(student, "student")
+        check_unicode(student, "student")
         control = first_control(student, NAME_CONTROL)
         if control:
             raise RequestError(f'"student" holds a control character ({control}); '
@@ -151,58 +178,42 @@ class GradingService:
                                f"the limit is {MAX_STUDENT_CHARS})")
         return student
 
+    def _parse(self, problem: Problem, content: object, fmt: str, student: str,
+               where: str) -> Submission:
+        prompts = {pid: part.prompt for pid, part in problem.parts.items()}
+        return parse_submission(content, list(problem.parts), prompts, fmt=fmt, name=student,
+                                where=where, max_answer_chars=self.max_answer_chars)
+
     def read_answers(self, problem: Problem, answers: object, student: str) -> Submission:
-        if isinstance(answers, dict):
-            answers = {k: v for k, v in answers.items()
-                       if not (isinstance(v, str) and not v.strip())}
-        submission = parse_answers_json({"answers": answers}, list(problem.parts))
+        """Answers by part (the form's boxes, the API's ``"answers"``); blank ones are left
+        out, and at least one must be given."""
+        submission = self._parse(problem, {"answers": answers}, "json", student, "the answers")
         if not submission.answers:
             raise RequestError("there is no answer to grade: write at least one part")
-        self.check_lengths(submission)
         return submission
 
     def read_document(self, problem: Problem, text: object, student: str,
                       fmt: str = "md") -> Submission:
+        """A whole document sent as text (pasted in the form, the API's ``"document"``)."""
         if not isinstance(text, str):
             raise RequestError('"document" must be a string holding the whole document')
         if not text.strip():
             raise RequestError("the document is empty")
         fmt = (fmt or "md").lower().lstrip(".")
-        if fmt not in DOCUMENT_FORMATS.values():
-            raise RequestError(f"unknown document format '{_short(fmt)}'; use md, tex or txt")
-        prompts = {pid: part.prompt for pid, part in problem.parts.items()}
-        return parse_document(text, list(problem.parts), prompts, name="the document", fmt=fmt)
+        if fmt not in DOCUMENT_FORMATS.values():   # a document is text; JSON is "answers"
+            raise SubmissionError(f"the document: unknown document format '{_short(fmt)}'; "
+                                  "use md, tex or txt")
+        return self._parse(problem, text, fmt, student, "the document")
 
     def read_upload(self, problem: Problem, filename: str, data: bytes,
                     student: str) -> tuple[Submission, str | None]:
-        """An uploaded file: (submission, document text or None for JSON)."""
-        name = filename or "upload"
-        suffix = "." + name.rsplit(".", 1)[-1].lower() if "." in name else ""
-        if suffix != ".json" and suffix not in DOCUMENT_FORMATS:
-            raise SubmissionError(f"{_short(name)}: unsupported file type; "
-                                  "use .json, .md, .tex or .txt")
-        try:
-            text = data.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            raise SubmissionError(f"{_short(name)}: is not UTF-8 text") from None
-        if suffix == ".json":
-            try:
-                decoded = json.loads(text)
-            except (ValueError, RecursionError) as err:
-                raise SubmissionError(f"{_short(name)}: is not valid JSON ({err})") from None
-            check_text(decoded, "")
-            if not isinstance(decoded, dict) or "answers" not in decoded:
-                raise SubmissionError(f'{_short(name)}: must be a JSON object like '
-                                      '{"answers": {"a": "<latex>"}}')
-            return self.read_answers(problem, decoded["answers"], student), None
-        return self.read_document(problem, text, student, DOCUMENT_FORMATS[suffix]), text
-
-    def check_lengths(self, submission: Submission) -> None:
-        for pid, answer in submission.answers.items():
-            if len(answer.latex) > self.max_answer_chars:
-                raise RequestError(
-                    f"the answer to part {pid} is too long ({len(answer.latex):,} characters;"
-                    f" the limit is {self.max_answer_chars:,})", 413)
+        """An uploaded file, read as ``grader grade`` reads the same file: (submission,
+        document text or None for JSON)."""
+        where = _short(filename or "upload")
+        fmt = format_for(filename or "upload", where)
+        text = decode_text(data, where)
+        submission = self._parse(problem, text, fmt, student, where)
+        return submission, None if fmt == "json" else text
 
     # ------------------------------------------------------------------- grading
     def submit(self, problem: Problem, submission: Submission, student: str, source: str,
@@ -229,8 +240,10 @@ class GradingService:
             return
         try:
             problem = self.problem(stored.problem)
-            result = api.grade_submission(problem, dict(stored.answers), name=stored.student,
-                                          pool=self.pool)
+            # the answers as stored: they passed parse_submission's checks when they came in
+            submission = Submission(stored.student, {
+                pid: ExtractedAnswer(pid, latex) for pid, latex in stored.answers.items()})
+            result = api.grade_submission(problem, submission, pool=self.pool)
         except Exception as err:
             log.exception("grading submission %s failed", submission_id)
             self.store.grading_failed(submission_id, f"{type(err).__name__}: {err}")
@@ -297,22 +310,18 @@ class GradingService:
         return stored
 
     @staticmethod
-    def effective(stored: StoredSubmission) -> dict | None:
-        """The result a student sees: the grader's, with the instructors' overrides on top."""
+    def effective_result(stored: StoredSubmission) -> SubmissionResult | None:
+        """The result a student sees: the grader's, with the instructors' overrides on top
+        (``grader.results.apply_overrides``); None while it is not graded."""
         if stored.result is None:
             return None
-        result = copy.deepcopy(stored.result)
-        for pid, override in stored.overrides.items():
-            part = result["parts"].get(pid)
-            if part is None:
-                continue
-            part["score"] = override.score
-            part["verdict"] = override.verdict
-            if override.comment:
-                part["feedback"] = override.comment
-            part["flags"] = [*part.get("flags", []), "override"]
-        result["score"] = round(sum(p["score"] for p in result["parts"].values()), 6)
-        return result
+        return apply_overrides(SubmissionResult.from_json(stored.result), stored.overrides)
+
+    @classmethod
+    def effective(cls, stored: StoredSubmission) -> dict | None:
+        """``effective_result`` as the result contract (JSON)."""
+        result = cls.effective_result(stored)
+        return result.to_json() if result is not None else None
 
     def view(self, stored: StoredSubmission) -> dict:
         return {"id": stored.id, "student": stored.student, "status": stored.status,
@@ -341,75 +350,47 @@ class GradingService:
         return {"submissions": [self.summary(s) for s in rows], "page": number,
                 "pages": pages, "total": total, "per_page": per_page}
 
-    def gradebook(self, problem: Problem) -> list[dict]:
-        """One row per student: their latest graded submission (with overrides)."""
+    def gradebook(self, problem: Problem) -> list[SubmissionResult]:
+        """One result per student: their latest graded submission, with overrides, filed
+        under the student's name."""
         latest: dict[str, StoredSubmission] = {}
         for stored in self.store.for_problem(problem.id):
             if stored.result is not None:
                 latest[stored.student] = stored
-        rows = []
-        for student in sorted(latest, key=str.casefold):
-            stored = latest[student]
-            result = self.effective(stored)
+        results = []
+        for student, stored in latest.items():
+            result = self.effective_result(stored)
             assert result is not None  # only graded submissions are kept above
-            rows.append({"student": student, "submission": stored.id,
-                         "parts": {pid: result["parts"][pid]["score"]
-                                   for pid in problem.parts if pid in result["parts"]},
-                         "total": result["score"]})
-        return rows
+            result.submission = student
+            results.append(result)
+        return results
+
+    def gradebook_csv(self, problem: Problem) -> str:
+        """The gradebook CSV: ``grader.gradebook.grades_csv``, as ``grader batch`` writes
+        grades.csv (the same columns, order, numbers and escaping)."""
+        return grades_csv(problem, self.gradebook(problem))
 
     def review_queue(self, problem: Problem, include_resolved: bool = False) -> list[dict]:
-        """Parts the grader sent to review (verdict ``review``), oldest first."""
-        queue = []
-        for stored in self.store.for_problem(problem.id):
-            if stored.result is None:
-                continue
-            for pid, part in stored.result["parts"].items():
-                if part["verdict"] != Verdict.REVIEW.value:
-                    continue
-                override = stored.overrides.get(pid)
-                if override is not None and not include_resolved:
-                    continue
-                queue.append({
-                    "submission": stored.id, "student": stored.student, "part": pid,
-                    "answer": part.get("answer", ""), "interpreted": part.get("interpreted", ""),
-                    "feedback": part.get("feedback", ""), "score": part["score"],
-                    "max_score": part["max_score"], "verdict": part["verdict"],
-                    "override": override.to_json() if override else None,
-                })
-        return queue
+        """Parts the grader sent to review (verdict ``review``), oldest submission first:
+        ``grader.results.review_queue`` over the stored results and their overrides."""
+        entries = ((stored.id, SubmissionResult.from_json(stored.result), stored.overrides)
+                   for stored in self.store.for_problem(problem.id)
+                   if stored.result is not None)
+        return [{"submission": item.key, "student": item.student, "part": item.part.part,
+                 "answer": item.part.answer, "interpreted": item.part.interpreted,
+                 "feedback": item.part.feedback, "score": item.part.score,
+                 "max_score": item.part.max_score, "verdict": item.part.verdict.value,
+                 "override": item.override.to_json() if item.override else None}
+                for item in review_queue(entries, include_resolved=include_resolved)]
 
     def set_override(self, stored: StoredSubmission, part_id: str, score: object,
-                     verdict: object, comment: object) -> None:
-        problem = self.problem(stored.problem)
-        part = problem.part(part_id)
-        if isinstance(score, str):
-            written = score
-            try:
-                score = float(written.strip())
-            except ValueError:
-                raise RequestError(f"score must be a number, not '{_short(written)}'") from None
-        if isinstance(score, bool) or not isinstance(score, int | float) or score != score:
-            raise RequestError("score must be a number")
-        if not 0 <= score <= part.points:
-            raise RequestError(f"score must be between 0 and {part.points:g} for part {part_id}")
-        verdicts = [v.value for v in Verdict]
-        if verdict not in verdicts:
-            raise RequestError(f"verdict must be one of {', '.join(verdicts)}")
-        comment = "" if comment is None else comment
-        if not isinstance(comment, str):
-            raise RequestError("comment must be a string")
-        if len(comment) > MAX_COMMENT_CHARS:
-            raise RequestError(f"comment is too long (the limit is {MAX_COMMENT_CHARS})")
-        self.store.set_override(stored.id, part_id, float(score), verdict, comment.strip())
-
-
-def check_text(value: object, field: str) -> None:
-    """A 400 naming the field when a string in ``value`` is not valid Unicode."""
-    try:
-        check_unicode(value, field)
-    except InvalidText as err:
-        raise RequestError(str(err)) from None
+                     verdict: object, comment: object) -> Override:
+        """Validate and store a TA's decision on a part (``Override.make``: an
+        ``OverrideError``, a 400, says what is wrong)."""
+        part = self.problem(stored.problem).part(part_id)
+        override = Override.make(part.id, part.points, score, verdict, comment)
+        self.store.set_override(stored.id, override)
+        return override
 
 
 def _short(text: str, limit: int = 40) -> str:

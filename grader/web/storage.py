@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ..results import Override
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS settings (
     key   TEXT PRIMARY KEY,
@@ -105,19 +107,6 @@ def _now() -> str:
 
 
 @dataclass(frozen=True)
-class Override:
-    part: str
-    score: float
-    verdict: str
-    comment: str
-    updated_at: str
-
-    def to_json(self) -> dict:
-        return {"part": self.part, "score": self.score, "verdict": self.verdict,
-                "comment": self.comment, "updated_at": self.updated_at}
-
-
-@dataclass(frozen=True)
 class StoredSubmission:
     id: int
     problem: str
@@ -130,7 +119,7 @@ class StoredSubmission:
     result: dict | None          # the grader's own result, before overrides
     created_at: str
     graded_at: str | None
-    overrides: dict[str, Override]
+    overrides: dict[str, Override]   # a TA's decisions, by part (grader.results.Override)
     regrade_id: int | None = None
     grade_error: str | None = None
 
@@ -389,15 +378,16 @@ class Store:
             return cursor.rowcount
 
     # ----------------------------------------------------------------- overrides
-    def set_override(self, submission_id: int, part: str, score: float, verdict: str,
-                     comment: str) -> None:
+    def set_override(self, submission_id: int, override: Override) -> None:
+        """Store a TA's decision on a part (replacing one made before), stamped with now."""
         with self._transaction() as db:
             db.execute(
                 "INSERT INTO overrides (submission_id, part, score, verdict, comment, updated_at)"
                 " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (submission_id, part) DO UPDATE SET"
                 " score = excluded.score, verdict = excluded.verdict,"
                 " comment = excluded.comment, updated_at = excluded.updated_at",
-                (submission_id, part, score, verdict, comment, _now()))
+                (submission_id, override.part, override.score, override.verdict.value,
+                 override.comment, _now()))
 
     def delete_override(self, submission_id: int, part: str) -> bool:
         with self._transaction() as db:

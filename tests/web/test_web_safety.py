@@ -141,7 +141,7 @@ def test_control_characters_never_reach_a_page(client, app, auth):
     # answers, and a comment from an instructor, may hold them; so may a name stored before
     # names were checked
     answers = {"a": "\\sigma(x)\x07", "b": "\x1b[2J(c_k - t_k) g'(h_k)", "c": "\u202eb_j",
-               "d": "\\delta_k\x85", "e": "x\x7f", "f": "\x00"}
+               "d": "\\delta_k\x85", "e": "x\x7f", "f": "\x01"}
     created = client.post(f"{API}/problems/backprop/submissions",
                           json={"student": "Bea", "answers": answers}).get_json()
     old = Store(app.config["DATABASE"]).add_submission("backprop", EVIL, "old-token", "answers",

@@ -24,6 +24,7 @@ serve: install
 
 test: install browser
 	$(BIN)/ruff check grader tests benchmarks
+	$(BIN)/mypy
 	$(BIN)/pytest -q
 
 bench: install

@@ -373,8 +373,8 @@ def _cases(source: Source) -> Source:
             cond_end = end
             while cond_end > cond_start and text[cond_end - 1] in " \t\n,;.":
                 cond_end -= 1
-            other = _OTHERWISE.fullmatch(text, amp + 1, end) is not None
-            rows.append(((start, value_end), None if other else (cond_start, cond_end)))
+            otherwise = _OTHERWISE.fullmatch(text, amp + 1, end) is not None
+            rows.append(((start, value_end), None if otherwise else (cond_start, cond_end)))
         if not rows or sum(cond is None for _, cond in rows) > 1:
             raise AnswerError("a cases environment has one condition per row and at most one "
                               "\"otherwise\"", source.at(match.start()), source.original)

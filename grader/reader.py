@@ -503,9 +503,9 @@ class _Reader:
         kind = primary.data
         if kind == "number" and sub and str(primary.children[0]) == "1" \
                 and self.condition_script(sub[0]) is not None:  # 1_{z>0}: the indicator
-            base = self.condition(self.condition_script(sub[0]), scope)
-            return _power(base, self.superscript_value(sup[0], scope), self, sup[0]) if sup \
-                else base
+            step = self.condition(self.condition_script(sub[0]), scope)
+            return _power(step, self.superscript_value(sup[0], scope), self, sup[0]) if sup \
+                else step
         if kind == "iverson":
             if sub:
                 raise self.error("brackets cannot have a subscript", sub[0])

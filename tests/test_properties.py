@@ -454,7 +454,8 @@ def _step(draw, argument: str) -> str:
     """The step H(argument) written as a student might: every indicator spelling."""
     a = argument
     return draw(st.sampled_from([
-        rf"\mathbb{{1}}[{a} > 0]", rf"\mathbb{{1}}\left({a} > 0\right)", rf"\mathbf{{1}}_{{{a} > 0}}",
+        rf"\mathbb{{1}}[{a} > 0]", rf"\mathbb{{1}}\left({a} > 0\right)",
+        rf"\mathbf{{1}}_{{{a} > 0}}",
         rf"[{a} > 0]", rf"[0 < {a}]", rf"[{a} \geq 0]", rf"H({a})", rf"\operatorname{{ReLU}}'({a})",
         rf"(1 - [{a} < 0])", rf"\mathbb{{1}}_{{\{{{a} > 0\}}}}", rf"1_{{{a} > 0}}",
     ]))
@@ -535,8 +536,8 @@ def test_a_changed_jacobian_never_gets_full_credit(data) -> None:
     draw = data.draw
     d = draw(st.sampled_from(DELTAS))
     answer = draw(st.sampled_from([
-        f"c_k(c_l - {d})", f"c_k(1 - c_l)", f"c_k({d} - c_k)", f"{d} - c_l", f"c_k {d}",
-        f"c_k({d} + c_l)", f"-c_k c_l", f"c_k(1 - c_k)", f"c_l({d} - c_l)",
+        f"c_k(c_l - {d})", "c_k(1 - c_l)", f"c_k({d} - c_k)", f"{d} - c_l", f"c_k {d}",
+        f"c_k({d} + c_l)", "-c_k c_l", "c_k(1 - c_k)", f"c_l({d} - c_l)",
         f"{d} c_k (1 - c_k)",
     ]))
     result = grade_answer(SOFTMAX, "i", answer)

@@ -105,19 +105,25 @@ def test_the_wheel_has_every_file_of_the_package_and_the_problems(installed: Ins
     assert problems <= names and "grader/problems/__init__.py" in names
 
 
+def _shipped(installed: Installed) -> list[str]:
+    """The ids of the problems the wheel was built with: one per problems/*.toml."""
+    return sorted(p.stem for p in (installed.source / "problems").glob("*.toml"))
+
+
 def test_the_installed_grader_is_the_wheel_not_the_source_tree(installed: Installed) -> None:
     done = subprocess.run(
         [str(installed.venv / "bin" / "python"), "-c",
          "import grader, grader.problem as p; print(grader.__file__); "
-         "print(*p.problem_dirs(), sep='\\n'); print(len(p.list_problems()))"],
+         "print(*p.problem_dirs(), sep='\\n'); scan = p.scan_problems(); "
+         "print(' '.join(q.id for q in scan.problems)); print(len(scan.broken))"],
         cwd=installed.work, env=installed.env(), capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    module, *dirs, count = done.stdout.splitlines()
+    module, *dirs, ids, broken = done.stdout.splitlines()
     site = installed.venv.resolve()
     assert Path(module).resolve().is_relative_to(site)
     assert [Path(d).resolve() for d in dirs] == [
         next(site.glob("lib/python*/site-packages/grader/problems"))]
-    assert count == "2"
+    assert sorted(ids.split()) == _shipped(installed) and broken == "0"
 
 
 def test_grade_from_an_empty_folder(installed: Installed) -> None:
@@ -130,7 +136,40 @@ def test_grade_from_an_empty_folder(installed: Installed) -> None:
 def test_check_checks_the_packaged_problems(installed: Installed) -> None:
     done = installed.run("check")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "backprop: OK" in done.stdout and "softmax: OK" in done.stdout
+    for problem_id in _shipped(installed):
+        assert f"{problem_id}: OK" in done.stdout, problem_id
+
+
+def test_batch_from_an_empty_folder(installed: Installed) -> None:
+    """The README's class run, with the installed grader: the sample class folder in, every
+    output out, report.html rendered from the template installed with the package."""
+    samples = sorted(p for p in (ROOT / "submissions").iterdir()
+                     if p.is_file() and p.suffix in (".json", ".md", ".tex", ".txt"))
+    folder = installed.work / "submissions"
+    folder.mkdir()
+    for path in samples:
+        shutil.copy2(path, folder / path.name)
+    done = installed.run("batch", "submissions", "--problem", "backprop", "--out", "out",
+                         "--jobs", "2")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"graded {len(samples)} submissions in" in done.stdout
+    out = installed.work / "out"
+    results = (out / "results.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(results) == len(samples)
+    grades = (out / "grades.csv").read_text(encoding="utf-8").splitlines()
+    assert grades[0] == "student,a,b,c,d,e,f,g,total"
+    assert sorted(row.split(",")[0] for row in grades[1:]) == sorted(p.stem for p in samples)
+    assert "seed,1,1.5,1,1,1.5,1,1,8" in grades
+    report = (out / "report.html").read_text(encoding="utf-8")
+    assert report.startswith("<!DOCTYPE html>")
+    assert "Backpropagation in a two-layer network" in report and "data:image/png" in report
+    where = subprocess.run(
+        [str(installed.venv / "bin" / "python"), "-c",
+         "from grader.report import _environment as e; "
+         "print(e().loader.get_source(e(), 'report.html')[1])"],
+        cwd=installed.work, env=installed.env(), capture_output=True, text=True, timeout=120)
+    assert where.returncode == 0, where.stderr
+    assert Path(where.stdout.strip()).resolve().is_relative_to(installed.venv.resolve())
 
 
 def test_check_a_spec_of_ones_own_by_environment_and_by_option(installed: Installed) -> None:

@@ -9,7 +9,6 @@ of their free indices; ``symbolic`` proves their difference is zero with SymPy.
 from __future__ import annotations
 
 import hashlib
-import itertools
 from dataclasses import dataclass
 from enum import Enum
 
@@ -311,31 +310,46 @@ def _step_cases(expr):
     region where the steps are constant the difference is one of the cases, and a case that
     is zero on an open region is zero everywhere. Steps are first brought to one form per
     argument (H(2u) is H(u), H(-u) is 1 - H(u)), so H(u) and H(-u) are not two free cases.
-    A combination no region has (both H(u) and H(u + 1) zero with u > 0) may make a true
+    The innermost steps are set first and the same step keeps its value everywhere, so a step
+    of a ReLU's output, H(z H(z)), is H(z) when H(z) = 1 and H(0) = 0 when H(z) = 0. A
+    combination no region has (both H(u) and H(u + 1) zero with u > 0) may make a true
     identity unprovable, never a false one proven: the grader then asks a TA. None when there
     are too many steps to try.
     """
-    expr = expr.replace(lambda node: isinstance(node, sympy.Heaviside), _one_step_form)
-    steps = sorted(expr.atoms(sympy.Heaviside), key=sympy.default_sort_key)
-    if len(steps) > MAX_STEPS:
-        return None
-    cases = []
-    for values in itertools.product((0, 1), repeat=len(steps)):
-        cases.append(expr.xreplace(dict(zip(steps, map(sympy.Integer, values)))))
-    return cases
+    cases: list = []
+
+    def split(current, assigned: dict) -> bool:
+        while True:  # setting an inner step can make an outer one equal to a set step
+            settled = current.replace(lambda node: isinstance(node, sympy.Heaviside),
+                                      _one_step_form).xreplace(assigned)
+            if settled == current:
+                break
+            current = settled
+        inner = sorted((step for step in current.atoms(sympy.Heaviside)
+                        if not step.args[0].has(sympy.Heaviside)), key=sympy.default_sort_key)
+        if not inner:
+            cases.append(current)
+            return len(cases) <= 2 ** MAX_STEPS
+        step = inner[0]
+        return all(split(current, {**assigned, step: sympy.Integer(value)})
+                   for value in (0, 1))
+
+    return cases if split(expr, {}) else None
 
 
 def _one_step_form(step):
-    """H(c u) with c > 0 is H(u); H(-u) is 1 - H(u) (equal but at u = 0)."""
+    """H(c u) with c > 0 is H(u); H(-u) is 1 - H(u) (equal but at u = 0); H(0) is 0."""
     argument = step.args[0]
+    if argument.is_zero:
+        return sympy.Integer(0)
     coefficient, rest = argument.as_coeff_Mul()
     if coefficient.is_number and coefficient.is_positive and rest != 1:
         argument = rest
     elif coefficient.is_number and coefficient.is_negative and rest != 1:
-        return 1 - sympy.Heaviside(-coefficient * rest)
+        return 1 - sympy.Heaviside(-coefficient * rest, 0)
     if argument.could_extract_minus_sign():
-        return 1 - sympy.Heaviside(-argument)
-    return sympy.Heaviside(argument)
+        return 1 - sympy.Heaviside(-argument, 0)
+    return sympy.Heaviside(argument, 0)
 
 
 def _exponentials_as_symbols(expr):
@@ -377,6 +391,9 @@ def derivative_key(node: Expr, problem: Problem, part: Part) -> str | None:
     network = problem.network
     if isinstance(node, Deriv):
         return f"d[{_canonical(node.of, problem, part)}]/d[{_canonical(node.wrt, problem, part)}]"
+    if isinstance(node, Ref) and network.dims is not None and not node.indices \
+            and node.name in network.dims.signals:  # a signal vector: dL/ds as written
+        return derivative_key(network.dims.signals[node.name], problem, part)
     if isinstance(node, Ref) and network.is_signal(node.name):
         slots, definition = network.signals[node.name]
         renamed = rename_indices(definition, dict(zip(slots, node.indices)))
@@ -425,6 +442,9 @@ def _is_prime(node: Deriv) -> bool:
 
 
 def _is_signal_definition(node: Deriv, problem: Problem) -> bool:
+    dims = problem.network.dims
+    if dims is not None and node in dims.signals.values():  # dL/ds, the signal delta_2
+        return True
     for _slots, definition in problem.network.signals.values():
         wrt = definition.wrt
         if isinstance(node.wrt, Ref) and isinstance(wrt, Ref) and node.wrt.name == wrt.name:

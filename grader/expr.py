@@ -200,7 +200,20 @@ class Diag(Expr):
         return (self.arg,)
 
 
-MATRIX_NODES = (Transpose, MatMul, Hadamard, Diag)
+@dataclass(frozen=True)
+class Ones(Expr):
+    """The column of ones, \\mathbf{1}, as long as the product it stands in needs:
+    ``\\mathbf{1}^\\top v`` sums the entries of v."""
+
+
+@dataclass(frozen=True)
+class Identity(Expr):
+    """The identity matrix ``I`` (``I_C``: of size C; without a size, as a product needs)."""
+
+    size: str | None = None
+
+
+MATRIX_NODES = (Transpose, MatMul, Hadamard, Diag, Ones, Identity)
 
 
 def is_concrete(index: str) -> bool:
@@ -336,6 +349,10 @@ def to_latex(expr: Expr) -> str:
         return " \\odot ".join(wrap(f, _PREC_POW) for f in expr.factors)
     if isinstance(expr, Diag):
         return f"\\operatorname{{diag}}\\left({to_latex(expr.arg)}\\right)"
+    if isinstance(expr, Ones):
+        return "\\mathbf{1}"
+    if isinstance(expr, Identity):
+        return "I" + (f"_{{{expr.size}}}" if expr.size else "")
     if isinstance(expr, Neg):
         return "-" + wrap(expr.arg, _after_sign(expr.arg))
     if isinstance(expr, Add):
@@ -420,6 +437,10 @@ def _mml(expr: Expr) -> str:
         return "<mrow>" + "<mo>⊙</mo>".join(wrap(f, _PREC_POW) for f in expr.factors) + "</mrow>"
     if isinstance(expr, Diag):
         return f"<mrow><mi>diag</mi>{_paren(_mml(expr.arg))}</mrow>"
+    if isinstance(expr, Ones):
+        return "<mn mathvariant=\"bold\">1</mn>"
+    if isinstance(expr, Identity):
+        return f"<msub><mi>I</mi><mi>{expr.size}</mi></msub>" if expr.size else "<mi>I</mi>"
     if isinstance(expr, Neg):
         return f"<mrow><mo>−</mo>{wrap(expr.arg, _after_sign(expr.arg))}</mrow>"
     if isinstance(expr, Add):

@@ -390,7 +390,8 @@ def _generic_feedback(numeric) -> str:
                 "a logarithm of a negative number?).")
     if numeric.ratio is not None and abs(numeric.ratio + 1) < 1e-6:
         return "Your answer has the wrong sign."
-    if numeric.ratio is not None and abs(numeric.ratio) > 1e-9:
+    if numeric.ratio is not None and abs(numeric.ratio) > 1e-9 \
+            and abs(numeric.ratio - 1) > 1e-6:  # equal wherever the value is not 0: no factor
         return (f"Your answer is off by a constant factor ({numeric.ratio:.4g} times the right "
                 "value).")
     return ("Not equal to the asked quantity: checked on random networks, your expression gives "

@@ -20,7 +20,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 from .errors import GraderError, ShapeMismatch
@@ -33,10 +33,13 @@ from .expr import (
     Div,
     Expr,
     Hadamard,
+    Identity,
+    Kronecker,
     MatMul,
     Mul,
     Neg,
     Num,
+    Ones,
     Pow,
     Ref,
     Sum,
@@ -110,10 +113,11 @@ class Dims:
     shapes: Mapping[str, Shape]
     letters: Mapping[str, str]     # size letter -> the index letter that runs over it (H -> j)
     layout: str = DENOMINATOR
+    signals: Mapping[str, Expr] = field(default_factory=dict)  # as written: delta_2 -> dL/ds
 
     def __hash__(self) -> int:
         return hash((tuple(sorted(self.shapes.items())), tuple(sorted(self.letters.items())),
-                     self.layout))
+                     self.layout, tuple(sorted(self.signals.items(), key=repr))))
 
     def slots(self, name: str) -> tuple[str, ...]:
         """The index letters of ``name``'s entries in slot order (W_1 -> ("j", "d"))."""
@@ -198,8 +202,18 @@ class _Lowering:
         if isinstance(expr, Call):
             return self.call(expr)
         if isinstance(expr, Diag):
-            raise ShapeMismatch("diag(v) is read only as a factor of a product, as in "
-                                "diag(v) W")
+            return self.diagonal_matrix(expr)
+        if isinstance(expr, Identity):
+            if expr.size is None:
+                raise ShapeMismatch("write the identity's size, as in I_C, where no product "
+                                    "tells it")
+            row, col = self.index(expr.size), self.index(expr.size)
+            return _Lowered(Kronecker(row, col, self.dims.letters[expr.size]),
+                            Shape(expr.size, expr.size), row, col)
+        if isinstance(expr, Ones) or (isinstance(expr, Transpose)
+                                      and isinstance(expr.arg, Ones)):
+            raise ShapeMismatch("\\mathbf{1} is read only in a product, as in "
+                                "\\mathbf{1}^\\top v (the sum of v's entries)")
         if isinstance(expr, Sum):
             body = self.lower(expr.body)
             return _Lowered(Sum(expr.index, body.expr, expr.over), body.shape, body.row,
@@ -210,10 +224,26 @@ class _Lowering:
 
     # ------------------------------------------------------------------ products
     def product(self, factors: tuple[Expr, ...], whole: Expr) -> _Lowered:
-        items = list(factors)
+        items = [f for f in factors if not isinstance(f, Identity)]  # I A = A
+        for identity in (f for f in factors if isinstance(f, Identity)):
+            self.check_identity(identity, factors, whole)
+        if not items:
+            return self.lower(factors[0])
         acc: _Lowered | None = None
         pending_diag: list[Diag] = []  # diag(v) waiting for the factor it scales
+        pending_sums = 0              # \mathbf{1}^\top waiting for the vector it sums
         for factor in items:
+            if isinstance(factor, Transpose) and isinstance(factor.arg, Ones):
+                pending_sums += 1
+                continue
+            if isinstance(factor, Ones):
+                if acc is None or acc.shape.cols is None:
+                    raise ShapeMismatch(f"in ${to_latex(whole)}$, \\mathbf{{1}} sums the "
+                                        "entries of the row before it")
+                assert acc.col is not None
+                acc = _Lowered(self.sum(acc.col, acc.expr), Shape(acc.shape.rows, None),
+                               acc.row, None)
+                continue
             if isinstance(factor, Diag):
                 if acc is not None and not acc.shape.scalar:
                     acc = self.times_diag(acc, factor, whole)
@@ -224,12 +254,53 @@ class _Lowering:
             for diag in reversed(pending_diag):
                 item = self.diag_times(diag, item, whole)
             pending_diag = []
+            for _ in range(pending_sums):
+                if item.shape.rows is None:
+                    raise ShapeMismatch(f"in ${to_latex(whole)}$, \\mathbf{{1}}^\\top sums "
+                                        f"the entries of a column, not of "
+                                        f"{item.shape.describe()}")
+                assert item.row is not None
+                item = _Lowered(self.sum(item.row, item.expr), Shape(None, item.shape.cols),
+                                None, item.col)
+            pending_sums = 0
             acc = item if acc is None else self.times(acc, item, whole)
+        if pending_sums:
+            raise ShapeMismatch(f"in ${to_latex(whole)}$, \\mathbf{{1}}^\\top has no "
+                                "column after it to sum")
         if pending_diag:
-            raise ShapeMismatch("diag(v) is read only as a factor of a product with a "
-                                "vector or matrix, as in diag(v) W")
+            diagonal = self.diagonal_matrix(pending_diag[-1])
+            acc = diagonal if acc is None else self.times(acc, diagonal, whole)
         assert acc is not None  # a product has factors
         return acc
+
+    def check_identity(self, identity: Identity, factors: tuple[Expr, ...],
+                       whole: Expr) -> None:
+        """``I_C`` in a product must fit its neighbours (``I`` without a size fits any)."""
+        if identity.size is None:
+            return
+        at = factors.index(identity)
+        for neighbour, side in ((factors[at - 1] if at else None, "cols"),
+                                (factors[at + 1] if at + 1 < len(factors) else None, "rows")):
+            if neighbour is None or isinstance(neighbour, (Identity, Ones, Diag)) \
+                    or (isinstance(neighbour, Transpose) and isinstance(neighbour.arg, Ones)):
+                continue
+            shape = self.lower(neighbour).shape
+            size = getattr(shape, side)
+            if not shape.scalar and size != identity.size:
+                raise ShapeMismatch(f"the product ${to_latex(whole)}$ is not defined: "
+                                    f"$I_{{{identity.size}}}$ is {identity.size}\u00d7"
+                                    f"{identity.size} and ${to_latex(neighbour)}$ is "
+                                    f"{shape.describe()}")
+
+    def diagonal_matrix(self, diag: Diag) -> _Lowered:
+        """diag(v) on its own: v_r where the row and the column agree, else 0."""
+        vector = self._diagonal(diag, diag)
+        size = vector.shape.rows or vector.shape.cols
+        index = vector.row or vector.col
+        assert size is not None and index is not None
+        col = self.index(size)
+        return _Lowered(Mul((vector.expr, Kronecker(index, col, self.dims.letters[size]))),
+                        Shape(size, size), index, col)
 
     def times(self, left: _Lowered, right: _Lowered, whole: Expr) -> _Lowered:
         if left.shape.scalar or right.shape.scalar:
@@ -411,7 +482,7 @@ def lower_equation(expr: Expr, dims: Dims) -> tuple[Expr, Shape, tuple[str, ...]
 
 def has_matrices(expr: Expr, dims: Dims) -> bool:
     """Whether ``expr`` holds vector-matrix notation that lowering would change."""
-    return any(isinstance(node, (Transpose, MatMul, Hadamard, Diag))
+    return any(isinstance(node, (Transpose, MatMul, Hadamard, Diag, Ones, Identity))
                or is_matrix_name(node, dims)
                or (isinstance(node, Call) and node.func == "softmax")
                for node in expr.walk())

@@ -52,8 +52,8 @@ def _numeric_functions():
         "sinh": [np.sinh, np.cosh, np.sinh, np.cosh],
         "sech": _derivatives(lambda x: 1 / sympy.cosh(x)),
         # Not smooth: the kink at 0 has probability 0 on random values; at 0 the step is 1/2.
-        "relu": [lambda x: np.maximum(x, 0.0), lambda x: np.heaviside(x, 0.5), _zero, _zero],
-        "heaviside": [lambda x: np.heaviside(x, 0.5), _zero, _zero, _zero],
+        "relu": [lambda x: np.maximum(x, 0.0), lambda x: np.heaviside(x, 0.0), _zero, _zero],
+        "heaviside": [lambda x: np.heaviside(x, 0.0), _zero, _zero, _zero],
     }
 
 
@@ -111,8 +111,8 @@ class Symbolic(Backend):
     # Not smooth: each order written out (ReLU(x) = x H(x), so ReLU' = H and H' = 0 almost
     # everywhere); grader.check proves identities with Heaviside by cases.
     PIECEWISE = {
-        "relu": (_x * sympy.Heaviside(_x), sympy.Heaviside(_x)),
-        "heaviside": (sympy.Heaviside(_x),),
+        "relu": (_x * sympy.Heaviside(_x, 0), sympy.Heaviside(_x, 0)),
+        "heaviside": (sympy.Heaviside(_x, 0),),     # the step 1[x > 0]: 0 at 0
     }
 
     def number(self, value: Fraction):
@@ -182,8 +182,8 @@ _precise_power = np.frompyfunc(_safe_power, 2, 1)
 
 
 def _precise_step(value):
-    """The Heaviside step at mpmath precision (1/2 at 0, as NumPy's and SymPy's)."""
-    return mpmath.mpf(1) if value > 0 else mpmath.mpf(0) if value < 0 else mpmath.mpf(0.5)
+    """The step 1[x > 0] at mpmath precision: 0 at 0, as in the floats (and ReLU'(0) = 0)."""
+    return mpmath.mpf(1) if value > 0 else mpmath.mpf(0)
 
 
 PRECISE_PIECEWISE = {

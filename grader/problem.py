@@ -440,6 +440,7 @@ class _SpecLoader:
                               dims=dims)
 
         lowered: dict[str, list] = {"equations": [], "signals": []}
+        signal_definitions: dict[str, Expr] = {}
         for key in ("equations", "signals"):
             default = [] if key == "signals" else ...
             for n, latex in enumerate(self.strings(table, key, where, default=default)):
@@ -451,9 +452,11 @@ class _SpecLoader:
                 if name in shapes:
                     raise self.fail(at, f"{left.strip()} is defined twice")
                 rhs = self.expression(right, vocabulary(), at, None)
-                if key == "signals" and not isinstance(rhs, Deriv):
-                    raise self.fail(at, "a signal is defined as one derivative, as in "
-                                    "\\delta_2 = \\frac{\\partial L}{\\partial s}")
+                if key == "signals":
+                    if not isinstance(rhs, Deriv):
+                        raise self.fail(at, "a signal is defined as one derivative, as in "
+                                        "\\delta_2 = \\frac{\\partial L}{\\partial s}")
+                    signal_definitions[name] = rhs
                 try:
                     expr, shape, slots = lower_equation(rhs, Dims(dict(shapes), letters, layout))
                 except ShapeMismatch as err:
@@ -468,6 +471,8 @@ class _SpecLoader:
             raise self.fail(f"network.shapes.{unused[0]}", "is neither given nor computed by "
                             "an equation or a signal")
         vocab = vocabulary()
+        assert vocab.dims is not None
+        vocab = replace(vocab, dims=replace(vocab.dims, signals=signal_definitions))
         assert vocab.dims is not None
         network = Network(
             ranges=sizes, leaves={name: vocab.dims.slots(name) for name in given},

@@ -42,11 +42,13 @@ from .expr import (
     Div,
     Expr,
     Hadamard,
+    Identity,
     Kronecker,
     MatMul,
     Mul,
     Neg,
     Num,
+    Ones,
     Pow,
     Ref,
     Sum,
@@ -557,6 +559,8 @@ class _Reader:
         rest = [s for s in scripts if s not in marks]
         base = self.factor(Tree("factor", [primary, *rest]), scope)
         assert self.vocab.dims is not None
+        if base == Num(Fraction(1)) and all(s.data != "prime" for s in marks):
+            base = Ones()  # \mathbf{1}^\top: the row of ones
         if not (is_matrix_name(base, self.vocab.dims) or _holds_matrices(base, self.vocab.dims)):
             if any(s.data == "prime" for s in marks):
                 return None  # a prime on a scalar: the reader's usual messages
@@ -664,12 +668,24 @@ class _Reader:
         assert self.vocab.dims is not None
         shapes = self.vocab.dims.shapes
         name = self.vocab.aliases.get(written, written)
+        if name == "I" and name not in self.vocab.quantities:  # the identity, I or I_C
+            return self.identity(sub)
         if sub is None:
             return Ref(name) if name in shapes else None
         label = _label(sub.children[1])
         if label is not None and f"{name}_{label}" in shapes:
             return Ref(f"{name}_{label}")
         return None
+
+    def identity(self, sub: Node | None) -> Identity:
+        assert self.vocab.dims is not None
+        if sub is None:
+            return Identity()
+        size = _label(sub.children[1])
+        if size not in self.vocab.dims.letters:
+            sizes = ", ".join(sorted(self.vocab.dims.letters))
+            raise self.error(f"the identity's subscript is its size, one of {sizes}", sub)
+        return Identity(size)
 
     def unknown(self, name: str, token: Token) -> str:
         shown = name_latex(name)
@@ -832,12 +848,19 @@ class _Reader:
             if any(s.data != "superscript" for s in after):
                 raise self.error("unexpected script after an indicator's condition", after[0])
             value = self.condition(following[1].children[0].children[1], scope)
-            for script in after:  # \mathbb{1}[z>0]^2
-                value = _power(value, self.superscript_value(script, scope), self, script)
+            for script in after:  # \mathbb{1}[z>0]^2, and \mathbb{1}[z>0]^\top for a vector z
+                value = self.scripted(value, script, scope)
             used = 2
         if sup:
-            value = _power(value, self.superscript_value(sup[0], scope), self, sup[0])
+            value = self.scripted(value, sup[0], scope)
         return value, used
+
+    def scripted(self, value: Expr, script: Node, scope: _Scope) -> Expr:
+        """A superscript on a value already read: a transpose of a vector (in a vector-matrix
+        problem), else a power."""
+        if self.vocab.dims is not None and _is_transpose_mark(script):
+            return value.arg if isinstance(value, Transpose) else Transpose(value)
+        return _power(value, self.superscript_value(script, scope), self, script)
 
     def condition_script(self, script: Node) -> Node | None:
         """The condition of ``_{z>0}``, ``_{k=l}`` or ``_{[z>0]}``, else None."""
@@ -884,7 +907,9 @@ class _Reader:
         a, b = self.expr(left, scope), self.expr(right, scope)
         if op in ("<", "<="):
             a, b = b, a
-        return Call("heaviside", 0, _difference(a, b))  # a > b, or a >= b: equal but at a = b
+        if op in (">=", "<="):  # [a >= b] = 1 - [b > a]: 1 where a = b (h = 0 after a ReLU)
+            return Add((Num(Fraction(1)), Neg(Call("heaviside", 0, _difference(b, a)))))
+        return Call("heaviside", 0, _difference(a, b))  # [a > b]: the step, 0 where a = b
 
     def index_letter(self, side: Node, scope: _Scope) -> tuple[str, Token] | None:
         """The index letter a side of a condition is (``k``, ``k'``), else None."""
@@ -1331,7 +1356,7 @@ def _matrix_times(left: Expr, right: Expr, elementwise: bool, dims: Dims) -> Exp
 
 
 def _holds_matrices(expr: Expr, dims: Dims) -> bool:
-    return any(isinstance(node, (MatMul, Transpose, Hadamard, Diag))
+    return any(isinstance(node, (MatMul, Transpose, Hadamard, Diag, Ones, Identity))
                or is_matrix_name(node, dims) for node in expr.walk())
 
 

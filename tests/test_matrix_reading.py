@@ -336,3 +336,40 @@ def test_layout_without_shapes_is_a_spec_error(tmp_path) -> None:
                     encoding="utf-8")
     with pytest.raises(SpecError, match=r"network\.layout': is for vector-matrix problems"):
         load_problem(spec)
+
+
+# ---------------------------------------------------------------------------- more notation
+
+@pytest.mark.parametrize("part,answer", [
+    ("a", "\\frac{e^{s}}{\\mathbf{1}^\\top e^{s}} - y"),     # the ones vector sums entries
+    ("a", "(\\mathbf{1}^{\\mathsf T} y) p - y"),               # 1^T y = 1 for a distribution
+    ("c", "I_C (p - y)"),
+    ("c", "I (p - y)"),
+    ("d", "W_2^\\top I_C \\delta_2"),
+    ("e", "\\operatorname{diag}(\\mathbb{1}[z > 0]) W_2^\\top (p - y)"),
+    ("e", "(W_2^T(p-y)) \\odot \\mathbb{1}[h > 0]"),          # h = ReLU(z) > 0 exactly where z > 0
+    ("f", "\\left((p-y)^T W_2 \\odot \\mathbb{1}[z>0]^T\\right)^T x^T"),
+    ("b", "\\frac{\\partial L}{\\partial s} h^\\top"),            # the signal written out
+])
+def test_ones_identity_diagonal_and_indicators_are_read(part: str, answer: str) -> None:
+    result = grade_answer(PROBLEM, part, answer)
+    assert result.score == result.max_score, result.feedback
+
+
+def test_a_standalone_diag_is_a_square_matrix() -> None:
+    expr = read("\\operatorname{diag}(\\mathbb{1}[z > 0])")
+    assert shape_of(expr, DIMS) == Shape("H", "H")
+    assert same_value(MatMul((expr, read("W_2^\\top (p - y)"))),
+                      Deriv(Ref("L"), Ref("z")))
+
+
+@pytest.mark.parametrize("part,answer,words", [
+    ("e", "(W_2^T(p-y)) \\odot \\mathbb{1}[h \\geq 0]", ["Not equal"]),  # always 1: no ReLU
+    ("a", "\\delta_2", ["Circular"]),
+    ("a", "\\frac{\\partial L}{\\partial \\mathbf{s}}", ["Circular"]),
+    ("c", "I_H (p - y)", ["not defined", "$I_{H}$ is H×H"]),
+])
+def test_near_misses_with_the_new_notation_are_not_credited(part, answer, words) -> None:
+    result = grade_answer(PROBLEM, part, answer)
+    assert result.score == 0 and all(word in result.feedback for word in words), \
+        result.feedback

@@ -17,6 +17,10 @@ Each configuration runs the real CLI in a subprocess on a fresh output folder, s
 include start-up, reading, grading, and writing every output (report.html with its plots).
 
     .venv/bin/python benchmarks/bench_batch.py [--students 1000] [--seed 7] [--naive] [--keep DIR]
+
+``--write-class DIR`` times nothing: it writes the class into DIR, plus one student whose
+part (g) runs into the time limit (``zz_hangs.json``), and stops. docs/batch.md grades that
+class (``--students 300 --write-class class``).
 """
 
 from __future__ import annotations
@@ -37,6 +41,10 @@ CORPUS = ROOT / "tests" / "data" / "dev_answers.json"
 GRADER = [sys.executable, "-m", "grader"]
 PARTS = "abcdefg"
 TARGET_SECONDS = 60.0
+# Right in value, but its proof expands two 60th powers of sums: SymPy takes minutes, so the
+# part is killed at the spec's time limit and sent to review.
+HANGS = (r"\psi_j + ((\sum_i a_i + e_j) + (\sum_k t_k + \sum_k f_k))^{60} - ((\sum_i a_i + e_j)^2"
+         r" + 2(\sum_i a_i + e_j)(\sum_k t_k + \sum_k f_k) + (\sum_k t_k + \sum_k f_k)^2)^{30}")
 
 
 def _variants(latex: str, rng: random.Random) -> str:
@@ -157,7 +165,21 @@ def main() -> None:
                         help="also time grading every answer without deduplication (slow)")
     parser.add_argument("--keep", type=Path, default=None,
                         help="write the class and outputs here instead of a temporary folder")
+    parser.add_argument("--write-class", type=Path, default=None, metavar="DIR",
+                        help="only write the class into DIR, with a student whose part (g) "
+                             "hangs (zz_hangs.json), and stop (the docs/batch.md example)")
     args = parser.parse_args()
+
+    if args.write_class is not None:
+        if args.write_class.exists():
+            sys.exit(f"{args.write_class} exists: give a new folder")
+        made = make_class(args.write_class, args.students, args.seed)
+        (args.write_class / "zz_hangs.json").write_text(
+            json.dumps({"answers": {"g": HANGS}}), encoding="utf-8")
+        total = sum(made[k] for k in ("json", "md", "unreadable")) + 1
+        print(f"wrote {total} files to {args.write_class}: {args.students} students "
+              f"(json {made['json']}, md {made['md']}), 2 unreadable files, zz_hangs.json")
+        return
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="bench_batch_"))
     try:

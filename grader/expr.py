@@ -213,7 +213,21 @@ class Identity(Expr):
     size: str | None = None
 
 
-MATRIX_NODES = (Transpose, MatMul, Hadamard, Diag, Ones, Identity)
+@dataclass(frozen=True)
+class Entries(Expr):
+    """A vector or matrix written entry by entry in index notation: ``(p_c - y_c) h_j`` for
+    dL/dW_2 is the matrix whose (c, j) entry that is. ``rows`` and ``cols`` are the index
+    letters of its rows and columns (None for one), bound here like a sum's letter."""
+
+    body: Expr
+    rows: str | None
+    cols: str | None
+
+    def children(self):
+        return (self.body,)
+
+
+MATRIX_NODES = (Transpose, MatMul, Hadamard, Diag, Ones, Identity, Entries)
 
 
 def is_concrete(index: str) -> bool:
@@ -229,6 +243,8 @@ def free_indices(expr: Expr) -> frozenset[str]:
         return frozenset(i for i in (expr.first, expr.second) if not is_concrete(i))
     if isinstance(expr, Sum):
         return free_indices(expr.body) - {expr.index}
+    if isinstance(expr, Entries):
+        return free_indices(expr.body) - {expr.rows, expr.cols}
     if isinstance(expr, Deriv):
         return free_indices(expr.of) | free_indices(expr.wrt)
     out: frozenset[str] = frozenset()
@@ -266,6 +282,8 @@ def _indices_latex(indices: tuple[str, ...]) -> str:
 
 
 def _prec(expr: Expr) -> int:
+    if isinstance(expr, Entries):
+        return _prec(expr.body)
     if isinstance(expr, Add):
         return _PREC_ADD
     if isinstance(expr, (Mul, Div, Sum, Deriv, MatMul, Hadamard)):
@@ -349,6 +367,8 @@ def to_latex(expr: Expr) -> str:
         return " \\odot ".join(wrap(f, _PREC_POW) for f in expr.factors)
     if isinstance(expr, Diag):
         return f"\\operatorname{{diag}}\\left({to_latex(expr.arg)}\\right)"
+    if isinstance(expr, Entries):  # what the student wrote: the entry
+        return to_latex(expr.body)
     if isinstance(expr, Ones):
         return "\\mathbf{1}"
     if isinstance(expr, Identity):
@@ -437,6 +457,8 @@ def _mml(expr: Expr) -> str:
         return "<mrow>" + "<mo>⊙</mo>".join(wrap(f, _PREC_POW) for f in expr.factors) + "</mrow>"
     if isinstance(expr, Diag):
         return f"<mrow><mi>diag</mi>{_paren(_mml(expr.arg))}</mrow>"
+    if isinstance(expr, Entries):
+        return _mml(expr.body)
     if isinstance(expr, Ones):
         return "<mn mathvariant=\"bold\">1</mn>"
     if isinstance(expr, Identity):
@@ -509,6 +531,8 @@ def map_children(expr: Expr, f) -> Expr:
         return Hadamard(tuple(f(t) for t in expr.factors))
     if isinstance(expr, Diag):
         return Diag(f(expr.arg))
+    if isinstance(expr, Entries):
+        return Entries(f(expr.body), expr.rows, expr.cols)
     return expr
 
 
@@ -524,6 +548,9 @@ def rename_indices(expr: Expr, mapping: dict[str, str]) -> Expr:
     if isinstance(expr, Sum):
         inner = {k: v for k, v in mapping.items() if k != expr.index}
         return Sum(expr.index, rename_indices(expr.body, inner), expr.over)
+    if isinstance(expr, Entries):
+        inner = {k: v for k, v in mapping.items() if k not in (expr.rows, expr.cols)}
+        return Entries(rename_indices(expr.body, inner), expr.rows, expr.cols)
     return map_children(expr, lambda child: rename_indices(child, mapping))
 
 

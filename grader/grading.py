@@ -24,6 +24,7 @@ Feedback never contains the reference answer.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 from .check import Agreement, PartChecker, restates_question, unevaluated_derivatives
 from .claims import Claim, claim_for
@@ -42,7 +43,7 @@ from .expr import (
     name_latex,
     to_latex,
 )
-from .matrices import Shape, repairs, shape_of
+from .matrices import Shape, as_entries, repairs, shape_of
 from .problem import Part, Problem
 from .reader import read_answer
 from .results import PartResult, Step, Verdict
@@ -103,6 +104,13 @@ def _grade(problem: Problem, part: Part, latex: str | None) -> PartResult:
                                        + (f"s of {', '.join(to_latex(d) for d in used)}"
                                           if len(used) > 1 else f" of {to_latex(used[0])}")
                                        + " from the rest of your answer."]))
+    dims = problem.network.dims
+    if dims is not None and part.index_answers:  # (p_c - y_c) h_j for a C x H gradient
+        asked = shape_of(part.asks_expr, dims)
+        answer = as_entries(answer, asked, dims) or answer
+        if claim.unanchored is not None:  # \frac{\partial L}{\partial (W_2)_{cj}} = ...
+            claim = replace(claim, unanchored=as_entries(claim.unanchored, asked, dims)
+                            or claim.unanchored)
     interpreted = to_latex(answer)
     units = sorted({to_latex(node) for node in answer.walk() if isinstance(node, Ref)
                     and any(is_concrete(i) for i in node.indices)})

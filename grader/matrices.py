@@ -31,6 +31,7 @@ from .expr import (
     Deriv,
     Diag,
     Div,
+    Entries,
     Expr,
     Hadamard,
     Identity,
@@ -45,6 +46,7 @@ from .expr import (
     Sum,
     Transpose,
     Var,
+    free_indices,
     map_children,
     rename_indices,
     to_latex,
@@ -203,6 +205,8 @@ class _Lowering:
             return self.call(expr)
         if isinstance(expr, Diag):
             return self.diagonal_matrix(expr)
+        if isinstance(expr, Entries):
+            return self.entries(expr)
         if isinstance(expr, Identity):
             if expr.size is None:
                 raise ShapeMismatch("write the identity's size, as in I_C, where no product "
@@ -291,6 +295,24 @@ class _Lowering:
                                     f"$I_{{{identity.size}}}$ is {identity.size}\u00d7"
                                     f"{identity.size} and ${to_latex(neighbour)}$ is "
                                     f"{shape.describe()}")
+
+    def entries(self, expr: Entries) -> _Lowered:
+        """``(p_c - y_c) h_j`` as the C x H matrix of those entries."""
+        body = self.lower(expr.body)
+        if not body.shape.scalar:
+            raise ShapeMismatch("an entry written in index notation holds no whole vector "
+                                "or matrix")
+        sizes = {letter: size for size, letter in self.dims.letters.items()}
+        mapping, indices = {}, []
+        for letter in (expr.rows, expr.cols):
+            if letter is None:
+                indices.append(None)
+                continue
+            fresh = self.index(sizes[letter])
+            mapping[letter] = fresh
+            indices.append(fresh)
+        shape = Shape(sizes.get(expr.rows or ""), sizes.get(expr.cols or ""))
+        return _Lowered(rename_indices(body.expr, mapping), shape, indices[0], indices[1])
 
     def diagonal_matrix(self, diag: Diag) -> _Lowered:
         """diag(v) on its own: v_r where the row and the column agree, else 0."""
@@ -482,7 +504,7 @@ def lower_equation(expr: Expr, dims: Dims) -> tuple[Expr, Shape, tuple[str, ...]
 
 def has_matrices(expr: Expr, dims: Dims) -> bool:
     """Whether ``expr`` holds vector-matrix notation that lowering would change."""
-    return any(isinstance(node, (Transpose, MatMul, Hadamard, Diag, Ones, Identity))
+    return any(isinstance(node, (Transpose, MatMul, Hadamard, Diag, Ones, Identity, Entries))
                or is_matrix_name(node, dims)
                or (isinstance(node, Call) and node.func == "softmax")
                for node in expr.walk())
@@ -536,6 +558,22 @@ def repairs(expr: Expr, dims: Dims) -> list[Repair]:
             moved = _replace_at(moved, source_path, source.arg)
             out.append(Repair("moved-transpose", MatMul((source.arg, target)), moved))
     return out
+
+
+def as_entries(expr: Expr, asked: Shape, dims: Dims) -> Entries | None:
+    """An index-notation answer to a vector-matrix part as the vector or matrix it describes.
+
+    Its free indices must be the letters of the asked shape's sizes (``c`` and ``j`` for a
+    C x H gradient, rows first); None when they are not, or when both sizes are one (then the
+    letters cannot say which is the row).
+    """
+    if has_matrices(expr, dims) or asked.scalar or asked.rows == asked.cols:
+        return None
+    rows = dims.letters.get(asked.rows or "")
+    cols = dims.letters.get(asked.cols or "")
+    if free_indices(expr) != {letter for letter in (rows, cols) if letter}:
+        return None
+    return Entries(expr, rows, cols)
 
 
 def _nested(one: tuple[int, ...], other: tuple[int, ...]) -> bool:

@@ -79,6 +79,7 @@ class Part:
     accept: tuple[str, ...] = ()
     reject: tuple[str, ...] = ()
     step_deduction: float = 0.0
+    index_answers: bool = False            # a vector-matrix part reads (p_c - y_c) h_j too
 
     @property
     def free(self) -> frozenset[str]:
@@ -679,7 +680,7 @@ class _SpecLoader:
                     pass  # a reject example may use a wrong index on purpose
         known = {"id", "points", "prompt", "asks", "reference", "variables", "activation",
                  "in_terms_of", "form", "form_credit", "sigmoid_only_credit", "mistakes",
-                 "accept", "reject", "step_deduction"}
+                 "accept", "reject", "step_deduction", "index_answers"}
         for key in raw:
             if key not in known:
                 raise self.fail(f"{where}{key}", "is not a key of a part (see docs/authoring.md)",
@@ -698,7 +699,15 @@ class _SpecLoader:
             mistakes=tuple(mistakes), accept=accept, reject=reject,
             step_deduction=self.get(raw, "step_deduction", float, where, n,
                                     default=defaults["step_deduction"]),
+            index_answers=self.index_answers(raw, where, n, vocab),
         )
+
+    def index_answers(self, raw: dict, where: str, n: int, vocab: Vocabulary) -> bool:
+        allowed = self.get(raw, "index_answers", bool, where, n, default=False)
+        if allowed and vocab.dims is None:
+            raise self.fail(f"{where}index_answers", "is for vector-matrix problems: in index "
+                            "notation every answer is written entry by entry already", n)
+        return allowed
 
 
 def _shape_or_fail(loader: _SpecLoader, expr: Expr, dims: Dims, key: str, n: int) -> Shape:

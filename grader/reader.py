@@ -517,9 +517,15 @@ class _Reader:
                 raise self.error("a number cannot have a subscript", sub[0])
             base = Num(Fraction(str(primary.children[0])))
         elif kind == "group":
-            if sub:
-                raise self.error("brackets cannot have a subscript", sub[0])
             base = self.expr(primary.children[1], scope)
+            if sub and self.vocab.dims is not None and is_matrix_name(base, self.vocab.dims):
+                assert isinstance(base, Ref)  # (W_2)_{cj}: an entry of a named matrix
+                slots = self.vocab.quantities[base.name]
+                letters = self.index_letters(sub[0].children[1], scope)
+                base = Ref(base.name, self.indices(base.name, base.name, slots, letters,
+                                                   sub[0], scope))
+            elif sub:
+                raise self.error("brackets cannot have a subscript", sub[0])
         elif kind == "frac":
             if sub:
                 raise self.error("a fraction cannot have a subscript", sub[0])
@@ -713,6 +719,8 @@ class _Reader:
     def indices(self, written: str, name: str, slots: tuple[str, ...],
                 letters: list[tuple[str, Token]], where, scope: _Scope):
         shown = name_latex(written)
+        if "_" in written:  # an entry of a vector-matrix name: (W_2)_{cj}
+            shown = f"({shown})"
         if len(letters) != len(slots):
             want = "".join(slots)
             raise self.error(

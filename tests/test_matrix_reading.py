@@ -373,3 +373,40 @@ def test_near_misses_with_the_new_notation_are_not_credited(part, answer, words)
     result = grade_answer(PROBLEM, part, answer)
     assert result.score == 0 and all(word in result.feedback for word in words), \
         result.feedback
+
+
+# ---------------------------------------------------------------------------- index answers
+
+@pytest.mark.parametrize("part,answer", [
+    ("a", "p_c - y_c"),
+    ("b", "(p_c - y_c) h_j"),
+    ("b", "\\frac{\\partial L}{\\partial (W_2)_{cj}} = (p_c - y_c) h_j"),
+    ("d", "\\sum_c (W_2)_{cj} (p_c - y_c)"),
+    ("e", "\\sum_c (W_2)_{cj}(p_c - y_c)\\mathbb{1}[z_j > 0]"),
+    ("f", "\\frac{\\partial L}{\\partial (W_1)_{jd}} = "
+          "\\sum_c (W_2)_{cj}(p_c - y_c)\\mathbb{1}[z_j > 0] x_d"),
+])
+def test_a_part_that_allows_it_reads_answers_entry_by_entry(part: str, answer: str) -> None:
+    assert PROBLEM.part(part).index_answers
+    result = grade_answer(PROBLEM, part, answer)
+    assert result.verdict is Verdict.CORRECT, result.feedback
+
+
+@pytest.mark.parametrize("part,answer,words", [
+    ("b", "(p_c - y_c) h_c", ["Wrong index", "hidden units"]),
+    ("a", "p_j - y_j", ["Wrong index", "classes"]),
+    ("b", "(W_2)_{jc}", ["Wrong index", "(W_{2})"]),
+    ("b", "(p_c - y_c) h_j x_d", ["Wrong shape"]),
+])
+def test_wrong_entries_are_named(part: str, answer: str, words: list[str]) -> None:
+    result = grade_answer(PROBLEM, part, answer)
+    assert result.score == 0 and all(w in result.feedback for w in words), result.feedback
+
+
+def test_index_answers_is_a_key_of_vector_matrix_parts_only(tmp_path) -> None:
+    text = Path(load_problem("backprop").path).read_text(encoding="utf-8")
+    spec = tmp_path / "index.toml"
+    spec.write_text(text.replace('id = "b"\n', 'id = "b"\nindex_answers = true\n', 1),
+                    encoding="utf-8")
+    with pytest.raises(SpecError, match=r"index_answers': is for vector-matrix problems"):
+        load_problem(spec)

@@ -31,7 +31,20 @@ from fractions import Fraction
 
 from .check import derivative_key, unevaluated_derivatives
 from .errors import AnswerError, IndexMismatch
-from .expr import Add, Deriv, Div, Expr, Kronecker, Mul, Neg, Num, Var, free_indices, to_latex
+from .expr import (
+    Add,
+    Deriv,
+    Div,
+    Expr,
+    Kronecker,
+    Mul,
+    Neg,
+    Num,
+    Ref,
+    Var,
+    free_indices,
+    to_latex,
+)
 from .layout import MAIN, SIDE
 from .problem import Part, Problem
 from .reader import Reading
@@ -346,13 +359,15 @@ def _alternatives(readings, chosen, asked, problem, part, value) -> tuple[Expr, 
 
 
 def _known_derivatives(readings, chosen, problem) -> dict[Expr, Expr]:
-    """Derivatives other statements work out: ``\\frac{\\partial E}{\\partial c_k} = c_k - t_k``."""
+    """Derivatives other statements work out: ``\\frac{\\partial E}{\\partial c_k} = c_k - t_k``,
+    and signals they write out: ``\\delta_1 = (W_2^\\top \\delta_2) \\odot \\mathbb{1}[z > 0]``."""
     known: dict[Expr, Expr] = {}
     for n, reading in enumerate(readings):
         if n == chosen or not reading.is_equation or reading.role == "rejected":
             continue
         exprs = [line.expr for line in reading.lines if line.expr is not None]
-        derivatives = [e for e in exprs if isinstance(e, Deriv)]
+        derivatives = [e for e in exprs if isinstance(e, Deriv) or (
+            isinstance(e, Ref) and problem.network.is_signal(e.name))]  # \delta_1 = ...
         finished = [e for e in exprs if _worked_out(e, problem)]
         if derivatives and finished:
             for derivative in derivatives:

@@ -96,7 +96,11 @@ def _grade(problem: Problem, part: Part, latex: str | None) -> PartResult:
     assert answer is not None  # a claim without a value carries its error
     checker = checker_for(problem, part)
     pending = unevaluated_derivatives(answer, problem)
-    used = [d for d in pending if d in claim.known]
+    # a signal the question asks to write out, which the answer writes out elsewhere
+    signals = [node for node in dict.fromkeys(answer.walk()) if isinstance(node, Ref)
+               and problem.network.is_signal(node.name) and part.in_terms_of
+               and node.name not in part.in_terms_of and node in claim.known]
+    used = [d for d in pending if d in claim.known] + signals
     if used:  # the answer works these out in another statement: use what it says
         answer = _with_known(answer, claim.known)
         pending = unevaluated_derivatives(answer, problem)

@@ -8,7 +8,10 @@
   0 false accepts, 2 of 109 right answers refused, all 35 other forms credited, then fixed);
 - ``labelled_bce.json``: answers to ``bce`` (a)-(f) and ``softmax`` (i), at least ten right and
   ten wrong per part, in the notation of those problems (tanh, the sigmoid output, the Kronecker
-  delta as \\delta_{kl}, [k = l], \\mathbb{1}[k = l] and cases).
+  delta as \\delta_{kl}, [k = l], \\mathbb{1}[k = l] and cases);
+- ``labelled_matrix.json``: 388 answers to ``mlp-matrix`` (a)-(g), ``bce`` and ``softmax`` (i),
+  written blind to the grader (every label checked on random instances): transposes in every
+  spelling, decorated names, \\odot and diag, the ReLU's slope as indicators, shape mistakes.
 
 An item's ``problem`` says which problem it answers (``backprop`` when it has none).
 
@@ -31,7 +34,7 @@ from grader.results import Verdict
 
 DATA = Path(__file__).parent / "data"
 CORPORA = ("dev_answers.json", "dev_answers_2.json", "labelled_backprop.json",
-           "labelled_backprop_2.json", "labelled_bce.json")
+           "labelled_backprop_2.json", "labelled_bce.json", "labelled_matrix.json")
 
 
 def _load(name: str) -> dict:

@@ -227,7 +227,19 @@ class Entries(Expr):
         return (self.body,)
 
 
-MATRIX_NODES = (Transpose, MatMul, Hadamard, Diag, Ones, Identity, Entries)
+@dataclass(frozen=True)
+class Entry(Expr):
+    """An entry of a vector or matrix expression, ``(W_2^\\top \\delta_2)_j``: ``indices`` are
+    the index letters of its row (and column), free in the entry."""
+
+    arg: Expr
+    indices: tuple[str, ...]
+
+    def children(self):
+        return (self.arg,)
+
+
+MATRIX_NODES = (Transpose, MatMul, Hadamard, Diag, Ones, Identity, Entries, Entry)
 
 
 def is_concrete(index: str) -> bool:
@@ -245,6 +257,8 @@ def free_indices(expr: Expr) -> frozenset[str]:
         return free_indices(expr.body) - {expr.index}
     if isinstance(expr, Entries):
         return free_indices(expr.body) - {expr.rows, expr.cols}
+    if isinstance(expr, Entry):
+        return frozenset(i for i in expr.indices if not is_concrete(i))
     if isinstance(expr, Deriv):
         return free_indices(expr.of) | free_indices(expr.wrt)
     out: frozenset[str] = frozenset()
@@ -369,6 +383,8 @@ def to_latex(expr: Expr) -> str:
         return f"\\operatorname{{diag}}\\left({to_latex(expr.arg)}\\right)"
     if isinstance(expr, Entries):  # what the student wrote: the entry
         return to_latex(expr.body)
+    if isinstance(expr, Entry):
+        return f"\\left({to_latex(expr.arg)}\\right){_indices_latex(expr.indices)}"
     if isinstance(expr, Ones):
         return "\\mathbf{1}"
     if isinstance(expr, Identity):
@@ -459,6 +475,8 @@ def _mml(expr: Expr) -> str:
         return f"<mrow><mi>diag</mi>{_paren(_mml(expr.arg))}</mrow>"
     if isinstance(expr, Entries):
         return _mml(expr.body)
+    if isinstance(expr, Entry):
+        return f"<msub>{_paren(_mml(expr.arg))}<mi>{escape(''.join(expr.indices))}</mi></msub>"
     if isinstance(expr, Ones):
         return "<mn mathvariant=\"bold\">1</mn>"
     if isinstance(expr, Identity):
@@ -533,6 +551,8 @@ def map_children(expr: Expr, f) -> Expr:
         return Diag(f(expr.arg))
     if isinstance(expr, Entries):
         return Entries(f(expr.body), expr.rows, expr.cols)
+    if isinstance(expr, Entry):
+        return Entry(f(expr.arg), expr.indices)
     return expr
 
 
@@ -551,6 +571,8 @@ def rename_indices(expr: Expr, mapping: dict[str, str]) -> Expr:
     if isinstance(expr, Entries):
         inner = {k: v for k, v in mapping.items() if k not in (expr.rows, expr.cols)}
         return Entries(rename_indices(expr.body, inner), expr.rows, expr.cols)
+    if isinstance(expr, Entry):  # the vector itself has no free letters: only the entry's
+        return Entry(expr.arg, tuple(mapping.get(i, i) for i in expr.indices))
     return map_children(expr, lambda child: rename_indices(child, mapping))
 
 

@@ -39,7 +39,7 @@ TABLE = (
     Function("cos", r"\cos", ("cos",), ("cos",)),
     Function("sigma", r"\sigma", (), ("sigmoid", "sigma"), caseless=True),
     Function("relu", r"\operatorname{ReLU}", (), ("relu",), caseless=True, smooth=False),
-    Function("heaviside", r"\operatorname{Heaviside}", (), ("heaviside",), caseless=True,
+    Function("heaviside", r"\operatorname{Heaviside}", (), ("heaviside", "step"), caseless=True,
              smooth=False),
     # Functions of a whole vector, read only in vector-matrix problems (grader.matrices).
     Function("softmax", r"\operatorname{softmax}", (), ("softmax",), caseless=True),

@@ -36,6 +36,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from . import functions
 from .notation import Source
 
 MAIN, SIDE, REJECTED = "main", "side", "rejected"
@@ -86,10 +87,12 @@ NEUTRAL_WORDS = frozenset({"and", "or", "but", "&", ""})
 # Words that offer another value for the same thing: "X or Y", "X, but maybe Y".
 HEDGE_WORDS = frozenset({"or", "maybe", "perhaps", "possibly", "either", "alternatively",
                          "otherwise", "but"})
-# Function names written as words: \mathrm{sigmoid}(x) is mathematics, not a remark.
-FUNCTION_WORDS = frozenset({"sigmoid", "sigma", "exp", "ln", "log", "tanh", "cosh", "sinh",
-                            "sech", "csch", "coth", "sin", "cos", "tan", "relu", "softplus",
-                            "diag", "max", "min", "sgn", "sign", "softmax", "d", "e"})
+# Function names written as words: \mathrm{sigmoid}(x), \text{step}(z) are mathematics, not
+# remarks: every word of the function table (grader.functions), and a few more that are no
+# remark either.
+FUNCTION_WORDS = frozenset({w.lower() for f in functions.TABLE for w in f.words}
+                           | {"csch", "coth", "tan", "softplus", "max", "min", "sgn", "sign",
+                              "d", "e"})
 
 
 @dataclass(frozen=True)

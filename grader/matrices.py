@@ -32,6 +32,7 @@ from .expr import (
     Diag,
     Div,
     Entries,
+    Entry,
     Expr,
     Hadamard,
     Identity,
@@ -207,6 +208,8 @@ class _Lowering:
             return self.diagonal_matrix(expr)
         if isinstance(expr, Entries):
             return self.entries(expr)
+        if isinstance(expr, Entry):
+            return self.entry(expr)
         if isinstance(expr, Identity):
             if expr.size is None:
                 raise ShapeMismatch("write the identity's size, as in I_C, where no product "
@@ -303,7 +306,8 @@ class _Lowering:
             raise ShapeMismatch("an entry written in index notation holds no whole vector "
                                 "or matrix")
         sizes = {letter: size for size, letter in self.dims.letters.items()}
-        mapping, indices = {}, []
+        mapping: dict[str, str] = {}
+        indices: list[str | None] = []
         for letter in (expr.rows, expr.cols):
             if letter is None:
                 indices.append(None)
@@ -313,6 +317,24 @@ class _Lowering:
             indices.append(fresh)
         shape = Shape(sizes.get(expr.rows or ""), sizes.get(expr.cols or ""))
         return _Lowered(rename_indices(body.expr, mapping), shape, indices[0], indices[1])
+
+    def entry(self, expr: Entry) -> _Lowered:
+        """``(W_2^\\top \\delta_2)_j``: the j-th entry, a scalar with j free."""
+        whole = self.lower(expr.arg)
+        places = [(index, size) for index, size in ((whole.row, whole.shape.rows),
+                                                   (whole.col, whole.shape.cols)) if index]
+        if len(places) != len(expr.indices):
+            raise ShapeMismatch(f"${to_latex(expr.arg)}$ is {whole.shape.describe()}: an entry "
+                                f"of it takes {len(places)} index letters, not "
+                                f"{len(expr.indices)}")
+        mapping = {}
+        for (index, size), letter in zip(places, expr.indices):
+            if self.dims.letters.get(size or "") != letter.rstrip("'"):
+                raise ShapeMismatch(f"the entries of ${to_latex(expr.arg)}$ run over {size}, "
+                                    f"whose index is {self.dims.letters.get(size or '')}, "
+                                    f"not {letter}")
+            mapping[index] = letter
+        return _Lowered(rename_indices(whole.expr, mapping), SCALAR, None, None)
 
     def diagonal_matrix(self, diag: Diag) -> _Lowered:
         """diag(v) on its own: v_r where the row and the column agree, else 0."""
@@ -504,7 +526,8 @@ def lower_equation(expr: Expr, dims: Dims) -> tuple[Expr, Shape, tuple[str, ...]
 
 def has_matrices(expr: Expr, dims: Dims) -> bool:
     """Whether ``expr`` holds vector-matrix notation that lowering would change."""
-    return any(isinstance(node, (Transpose, MatMul, Hadamard, Diag, Ones, Identity, Entries))
+    return any(isinstance(node, (Transpose, MatMul, Hadamard, Diag, Ones, Identity, Entries,
+                                 Entry))
                or is_matrix_name(node, dims)
                or (isinstance(node, Call) and node.func == "softmax")
                for node in expr.walk())
@@ -567,13 +590,24 @@ def as_entries(expr: Expr, asked: Shape, dims: Dims) -> Entries | None:
     C x H gradient, rows first); None when they are not, or when both sizes are one (then the
     letters cannot say which is the row).
     """
-    if has_matrices(expr, dims) or asked.scalar or asked.rows == asked.cols:
+    if holds_matrices(expr, dims) or asked.scalar or asked.rows == asked.cols:
         return None
     rows = dims.letters.get(asked.rows or "")
     cols = dims.letters.get(asked.cols or "")
     if free_indices(expr) != {letter for letter in (rows, cols) if letter}:
         return None
     return Entries(expr, rows, cols)
+
+
+def holds_matrices(expr: Expr, dims: Dims) -> bool:
+    """Whether ``expr`` has a vector or matrix in it, other than inside an entry (``(W x)_j``
+    is a number)."""
+    if isinstance(expr, Entry):
+        return False
+    if isinstance(expr, (MatMul, Transpose, Hadamard, Diag, Ones, Identity, Entries)) \
+            or is_matrix_name(expr, dims):
+        return True
+    return any(holds_matrices(child, dims) for child in expr.children())
 
 
 def _nested(one: tuple[int, ...], other: tuple[int, ...]) -> bool:

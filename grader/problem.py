@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
+from types import EllipsisType
 
 from . import functions
 from .errors import (
@@ -415,9 +416,9 @@ class _SpecLoader:
                 shape = parse_shape(text)
             except GraderError as err:
                 raise self.fail(key, str(err)) from None
-            for size in (shape.rows, shape.cols):
-                if size is not None and size not in letters:
-                    raise self.fail(key, f"size {size} has no index letter in "
+            for dim in (shape.rows, shape.cols):
+                if dim is not None and dim not in letters:
+                    raise self.fail(key, f"size {dim} has no index letter in "
                                     "[network.indices]")
             shapes[name] = shape
         given = []
@@ -443,7 +444,7 @@ class _SpecLoader:
         lowered: dict[str, list] = {"equations": [], "signals": []}
         signal_definitions: dict[str, Expr] = {}
         for key in ("equations", "signals"):
-            default = [] if key == "signals" else ...
+            default: list[str] | EllipsisType = [] if key == "signals" else ...
             for n, latex in enumerate(self.strings(table, key, where, default=default)):
                 at = f"network.{key}[{n}]"
                 left, _, right = latex.partition("=")

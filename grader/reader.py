@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Any
 
@@ -40,6 +40,7 @@ from .expr import (
     Deriv,
     Diag,
     Div,
+    Entry,
     Expr,
     Hadamard,
     Identity,
@@ -60,11 +61,12 @@ from .expr import (
     is_concrete,
     map_children,
     name_latex,
+    rename_indices,
     substitute,
     to_latex,
 )
 from .layout import MAIN, SIDE, statements
-from .matrices import Dims, is_matrix_name, shape_of
+from .matrices import Dims, holds_matrices, is_matrix_name, shape_of
 from .notation import Source, normalise
 from .syntax import MAX_ANSWER_CHARS, parse
 
@@ -99,6 +101,8 @@ class Vocabulary:
     aliases: Mapping[str, str] = field(default_factory=dict)
     free: frozenset[str] = frozenset()
     dims: Dims | None = None   # a vector-matrix problem: shapes of its vectors and matrices
+    # names the answer itself defines ("with \\delta_o = y - t"): name -> (index letters, value)
+    definitions: Mapping[str, tuple[tuple[str, ...], Expr]] = field(default_factory=dict)
 
     def known_names(self) -> str:
         names = [name_latex(n) for n in sorted(self.quantities, key=str.lower)]
@@ -212,7 +216,9 @@ def read_answer(text: str, vocabulary: Vocabulary) -> list[Reading]:
             f"the answer is too long ({len(text)} characters; the limit is {MAX_ANSWER_CHARS})")
     source = normalise(text)
     found = []
-    for statement in statements(source):
+    parts = list(statements(source))
+    vocabulary = _with_local_definitions(parts, vocabulary)
+    for statement in parts:
         lines = []
         for side in statement.sides:
             lines.append(_read_line(side, vocabulary, text))
@@ -223,6 +229,57 @@ def read_answer(text: str, vocabulary: Vocabulary) -> list[Reading]:
     if not found:
         raise AnswerError("the answer has no mathematics in it")
     return found
+
+
+def _with_local_definitions(parts, vocabulary: Vocabulary) -> Vocabulary:
+    """The vocabulary with the names the answer defines for itself.
+
+    A statement ``u = \\tanh(s)`` or ``\\delta_j = (y - t) m_j (1 - h_j^2)`` whose left side is
+    one new name (not a quantity, function or variable of the problem), with or without index
+    letters, and whose right side reads, defines that name for the whole answer: ``1 - u^2``
+    then reads as ``1 - \\tanh^2(s)``. Definitions are read in order, so one may use another.
+    """
+    definitions: dict[str, tuple[tuple[str, ...], Expr]] = {}
+    for statement in parts:
+        if len(statement.sides) < 2:
+            continue
+        named = _new_name(statement.sides[0], vocabulary)
+        if named is None or named[0] in definitions:
+            continue
+        current = replace(vocabulary, definitions=dict(definitions))
+        try:
+            value = read_source(statement.sides[-1], current)
+        except (AnswerError, IndexMismatch):
+            continue
+        name, letters = named
+        if free_indices(value) <= set(letters):
+            definitions[name] = (letters, value)
+    return replace(vocabulary, definitions=definitions) if definitions else vocabulary
+
+
+def _new_name(side: Source, vocabulary: Vocabulary) -> tuple[str, tuple[str, ...]] | None:
+    """The name and index letters of ``u`` or ``\\delta_j``, when the problem does not know it."""
+    try:
+        tree = parse(side.text)
+    except AnswerError:
+        return None
+    tokens = [t for t in tree.scan_values(lambda v: True) if t.type not in ("LBRACE", "RBRACE")]
+    if not tokens or tokens[0].type not in ("LETTER", "GREEK"):
+        return None
+    letters = [t for t in tokens[2:]] if len(tokens) > 2 and tokens[1].type == "SUB" else []
+    if len(tokens) != (2 + len(letters) if letters else 1) \
+            or any(t.type not in ("LETTER", "NUMBER") for t in letters):
+        return None
+    name = str(tokens[0])
+    if not all(t.type == "LETTER" and vocabulary.is_index(str(t)) for t in letters):
+        # \delta_o, u_1: the subscript is a label, part of the name
+        return f"{name}_{''.join(str(t) for t in letters)}", ()
+    known = (vocabulary.quantities, vocabulary.functions, vocabulary.variables,
+             vocabulary.aliases, vocabulary.ranges, vocabulary.dims.shapes if vocabulary.dims
+             else {})
+    if any(name in names for names in known) or name in ("e", "d", "pi", "H", "I"):
+        return None
+    return name, tuple(str(t) for t in letters)
 
 
 def _read_line(side: Source, vocabulary: Vocabulary, text: str) -> Line:
@@ -524,6 +581,9 @@ class _Reader:
                 letters = self.index_letters(sub[0].children[1], scope)
                 base = Ref(base.name, self.indices(base.name, base.name, slots, letters,
                                                    sub[0], scope))
+            elif sub and self.vocab.dims is not None and _holds_matrices(base, self.vocab.dims):
+                letters = self.index_letters(sub[0].children[1], scope)  # (W_2^T p)_j
+                base = Entry(base, tuple(letter for letter, _ in letters))
             elif sub:
                 raise self.error("brackets cannot have a subscript", sub[0])
         elif kind == "frac":
@@ -621,6 +681,12 @@ class _Reader:
         vocab = self.vocab
         if written in scope.dummies and sub is None and letters is None:
             return Var(written)
+        if vocab.definitions and letters is None:
+            label = _label(sub.children[1]) if sub is not None else None
+            if label is not None and f"{written}_{label}" in vocab.definitions:
+                return vocab.definitions[f"{written}_{label}"][1]  # \delta_o, defined
+            if written in vocab.definitions:
+                return self.defined(written, sub, primary, scope)
         if vocab.dims is not None and letters is None:
             whole = self.matrix_name(written, sub)
             if whole is not None:
@@ -668,7 +734,21 @@ class _Reader:
             raise self.error(f"the index {name} cannot stand alone as a value", primary)
         raise self.error(self.unknown(name, token), primary)
 
-    def matrix_name(self, written: str, sub: Node | None) -> Ref | None:
+    def defined(self, written: str, sub: Node | None, primary: Node, scope: _Scope) -> Expr:
+        """A name the answer defines for itself, with its index letters as written here."""
+        slots, value = self.vocab.definitions[written]
+        if sub is None and not slots:
+            return value
+        if sub is None:
+            raise self.error(f"{name_latex(written)} needs its index, as in "
+                             f"{name_latex(written)}_{{{''.join(slots)}}}", primary)
+        letters = [letter for letter, _ in self.index_letters(sub.children[1], scope)]
+        if len(letters) != len(slots):
+            raise self.error(f"{name_latex(written)} was defined with "
+                             f"{len(slots)} index letters", sub)
+        return rename_indices(value, dict(zip(slots, letters)))
+
+    def matrix_name(self, written: str, sub: Node | None) -> Ref | Identity | None:
         """A whole vector or matrix by its name, its subscript part of the name: ``W_2``,
         ``\\delta_1``, ``x``; None when that is no such name (``h_j`` is an entry of h)."""
         assert self.vocab.dims is not None
@@ -1364,8 +1444,7 @@ def _matrix_times(left: Expr, right: Expr, elementwise: bool, dims: Dims) -> Exp
 
 
 def _holds_matrices(expr: Expr, dims: Dims) -> bool:
-    return any(isinstance(node, (MatMul, Transpose, Hadamard, Diag, Ones, Identity))
-               or is_matrix_name(node, dims) for node in expr.walk())
+    return holds_matrices(expr, dims)
 
 
 def _is_transpose_mark(script: Node) -> bool:

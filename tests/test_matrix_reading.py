@@ -410,3 +410,21 @@ def test_index_answers_is_a_key_of_vector_matrix_parts_only(tmp_path) -> None:
                     encoding="utf-8")
     with pytest.raises(SpecError, match=r"index_answers': is for vector-matrix problems"):
         load_problem(spec)
+
+
+@pytest.mark.parametrize("part,answer", [
+    ("e", "\\big(W_2^{\\top}(p-y)\\big)_j\\,[z_j>0] \\text{ for each } j"),
+    ("d", "(W_2^\\top p)_j - (W_2^\\top y)_j"),
+    ("f", "\\frac{\\partial L}{\\partial (W_1)_{jd}} = "
+          "\\big(W_2^{\\top}(p-y)\\big)_j\\,[z_j>0]\\,x_d"),
+    ("e", "\\text{step}(z)\\odot W_2^{\\top}(p-y)"),
+    ("e", "\\operatorname{step}(z) \\odot W_2^T(p-y)"),
+])
+def test_entries_of_expressions_and_the_step_word(part: str, answer: str) -> None:
+    result = grade_answer(PROBLEM, part, answer)
+    assert result.verdict is Verdict.CORRECT, result.feedback
+
+
+def test_an_entry_of_an_expression_must_use_the_index_of_its_size() -> None:
+    result = grade_answer(PROBLEM, "e", "\\big(W_2^{\\top}(p-y)\\big)_c\\,[z_c>0]")
+    assert result.score == 0 and "Wrong index" in result.feedback

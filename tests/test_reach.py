@@ -501,3 +501,33 @@ def test_kronecker_near_misses(problem_id, part, answer, words) -> None:
     result = grade_answer(load_problem(problem_id), part, answer)
     assert result.verdict.value == "invalid", result.feedback
     assert words in result.feedback
+
+
+# ---------------------------------------------------------------------------- local names
+
+@pytest.mark.parametrize("problem_id,part,answer", [
+    ("bce", "a", "\\text{let } u = \\tanh(s)\\text{, then } \\tanh'(s) = 1 - u^2"),
+    ("bce", "c", "\\frac{\\partial L}{\\partial m_j} = \\delta_o h_j \\text{ with } "
+                 "\\delta_o = y - t"),
+    ("bce", "e", "\\delta_j = (y-t)\\,m_j\\,(1-h_j^2)"),
+    ("bce", "f", "\\delta_j x_i \\text{ where } \\delta_j = (y-t)m_j(1-h_j^2)"),
+])
+def test_names_an_answer_defines_for_itself_are_read(problem_id, part, answer) -> None:
+    from grader.grading import grade_answer
+    from grader.problem import load_problem
+    from grader.results import Verdict
+
+    result = grade_answer(load_problem(problem_id), part, answer)
+    assert result.verdict is Verdict.CORRECT, result.feedback
+
+
+@pytest.mark.parametrize("answer,words", [
+    ("\\delta_j x_i \\text{ where } \\delta_j = (y-t)m_j(1-h_j)", "Not equal"),  # a wrong value
+    ("u_{ij} \\text{ where } u_{ij} = \\frac{\\partial L}{\\partial v_{ij}}", "Circular"),
+])
+def test_a_defined_name_carries_its_value_right_or_wrong(answer: str, words: str) -> None:
+    from grader.grading import grade_answer
+    from grader.problem import load_problem
+
+    result = grade_answer(load_problem("bce"), "f", answer)
+    assert result.score == 0 and words in result.feedback, result.feedback

@@ -239,7 +239,19 @@ class Entry(Expr):
         return (self.arg,)
 
 
-MATRIX_NODES = (Transpose, MatMul, Hadamard, Diag, Ones, Identity, Entries, Entry)
+@dataclass(frozen=True)
+class Sample(Expr):
+    """One training example's value of a per-example vector: ``x^{(n)}`` (``index`` is n, or
+    the letter of a sum over the examples)."""
+
+    arg: Ref
+    index: str
+
+    def children(self):
+        return (self.arg,)
+
+
+MATRIX_NODES = (Transpose, MatMul, Hadamard, Diag, Ones, Identity, Entries, Entry, Sample)
 
 
 def is_concrete(index: str) -> bool:
@@ -259,6 +271,8 @@ def free_indices(expr: Expr) -> frozenset[str]:
         return free_indices(expr.body) - {expr.rows, expr.cols}
     if isinstance(expr, Entry):
         return frozenset(i for i in expr.indices if not is_concrete(i))
+    if isinstance(expr, Sample):
+        return frozenset({expr.index})
     if isinstance(expr, Deriv):
         return free_indices(expr.of) | free_indices(expr.wrt)
     out: frozenset[str] = frozenset()
@@ -306,7 +320,7 @@ def _prec(expr: Expr) -> int:
         return _PREC_NEG
     if isinstance(expr, Num) and (expr.value < 0 or expr.value.denominator != 1):
         return _PREC_MUL
-    if isinstance(expr, (Pow, Transpose)):
+    if isinstance(expr, (Pow, Transpose, Sample)):
         return _PREC_POW
     return _PREC_ATOM
 
@@ -385,6 +399,8 @@ def to_latex(expr: Expr) -> str:
         return to_latex(expr.body)
     if isinstance(expr, Entry):
         return f"\\left({to_latex(expr.arg)}\\right){_indices_latex(expr.indices)}"
+    if isinstance(expr, Sample):
+        return f"{to_latex(expr.arg)}^{{({expr.index})}}"
     if isinstance(expr, Ones):
         return "\\mathbf{1}"
     if isinstance(expr, Identity):
@@ -477,6 +493,9 @@ def _mml(expr: Expr) -> str:
         return _mml(expr.body)
     if isinstance(expr, Entry):
         return f"<msub>{_paren(_mml(expr.arg))}<mi>{escape(''.join(expr.indices))}</mi></msub>"
+    if isinstance(expr, Sample):
+        index = _paren(f"<mi>{escape(expr.index)}</mi>")
+        return f"<msup>{_mml(expr.arg)}{index}</msup>"
     if isinstance(expr, Ones):
         return "<mn mathvariant=\"bold\">1</mn>"
     if isinstance(expr, Identity):
@@ -553,6 +572,9 @@ def map_children(expr: Expr, f) -> Expr:
         return Entries(f(expr.body), expr.rows, expr.cols)
     if isinstance(expr, Entry):
         return Entry(f(expr.arg), expr.indices)
+    if isinstance(expr, Sample):
+        arg = f(expr.arg)
+        return Sample(arg, expr.index) if isinstance(arg, Ref) else arg
     return expr
 
 
@@ -573,6 +595,8 @@ def rename_indices(expr: Expr, mapping: dict[str, str]) -> Expr:
         return Entries(rename_indices(expr.body, inner), expr.rows, expr.cols)
     if isinstance(expr, Entry):  # the vector itself has no free letters: only the entry's
         return Entry(expr.arg, tuple(mapping.get(i, i) for i in expr.indices))
+    if isinstance(expr, Sample):
+        return Sample(expr.arg, mapping.get(expr.index, expr.index))
     return map_children(expr, lambda child: rename_indices(child, mapping))
 
 

@@ -44,6 +44,7 @@ from .expr import (
     Ones,
     Pow,
     Ref,
+    Sample,
     Sum,
     Transpose,
     Var,
@@ -117,15 +118,20 @@ class Dims:
     letters: Mapping[str, str]     # size letter -> the index letter that runs over it (H -> j)
     layout: str = DENOMINATOR
     signals: Mapping[str, Expr] = field(default_factory=dict)  # as written: delta_2 -> dL/ds
+    samples: str | None = None     # the index letter over the training examples (n)
+    per_sample: frozenset[str] = frozenset()  # names with one value per example: x^{(n)}
 
     def __hash__(self) -> int:
         return hash((tuple(sorted(self.shapes.items())), tuple(sorted(self.letters.items())),
-                     self.layout, tuple(sorted(self.signals.items(), key=repr))))
+                     self.layout, tuple(sorted(self.signals.items(), key=repr)), self.samples,
+                     self.per_sample))
 
     def slots(self, name: str) -> tuple[str, ...]:
-        """The index letters of ``name``'s entries in slot order (W_1 -> ("j", "d"))."""
+        """The index letters of ``name``'s entries in slot order (W_1 -> ("j", "d")); a
+        per-example name has the examples' letter first (x -> ("n", "d"))."""
         shape = self.shapes[name]
-        return tuple(self.letters[s] for s in (shape.rows, shape.cols) if s is not None)
+        own = tuple(self.letters[s] for s in (shape.rows, shape.cols) if s is not None)
+        return ((self.samples,) if name in self.per_sample and self.samples else ()) + own
 
     def gradient_shape(self, of: Shape, wrt: Shape) -> Shape:
         """The shape of d(of)/d(wrt) in this layout, or ShapeMismatch beyond matrices."""
@@ -179,13 +185,15 @@ class _Lowering:
         dims = self.dims
         if isinstance(expr, (Num, Const, Var)):
             return _Lowered(expr, SCALAR, None, None)
+        if isinstance(expr, Sample):
+            return self.whole(expr.arg, (expr.index,))
         if isinstance(expr, Ref):
             if expr.indices or expr.name not in dims.shapes:
                 return _Lowered(expr, SCALAR, None, None)  # an entry, or a scalar quantity
-            shape = dims.shapes[expr.name]
-            row = self.index(shape.rows) if shape.rows else None
-            col = self.index(shape.cols) if shape.cols else None
-            return _Lowered(Ref(expr.name, tuple(i for i in (row, col) if i)), shape, row, col)
+            if expr.name in dims.per_sample:
+                raise ShapeMismatch(f"${to_latex(expr)}$ has one value per example: write "
+                                    f"${to_latex(Sample(expr, dims.samples or 'n'))}$")
+            return self.whole(expr, ())
         if isinstance(expr, Transpose):
             inner = self.lower(expr.arg)
             return _Lowered(inner.expr, inner.shape.T, inner.col, inner.row)
@@ -228,6 +236,14 @@ class _Lowering:
         if isinstance(expr, Deriv):
             return self.derivative(expr)
         raise ShapeMismatch(f"cannot read {type(expr).__name__} in vector-matrix notation")
+
+    def whole(self, ref: Ref, before: tuple[str, ...]) -> _Lowered:
+        """A whole vector or matrix by its name (``before``: the example's letter, if any)."""
+        shape = self.dims.shapes[ref.name]
+        row = self.index(shape.rows) if shape.rows else None
+        col = self.index(shape.cols) if shape.cols else None
+        return _Lowered(Ref(ref.name, before + tuple(i for i in (row, col) if i)), shape, row,
+                        col)
 
     # ------------------------------------------------------------------ products
     def product(self, factors: tuple[Expr, ...], whole: Expr) -> _Lowered:
@@ -513,6 +529,8 @@ def lower_equation(expr: Expr, dims: Dims) -> tuple[Expr, Shape, tuple[str, ...]
     """
     result = _Lowering(dims).lower(expr)
     mapping, letters = {}, []
+    if dims.samples is not None and dims.samples in free_indices(result.expr):
+        letters.append(dims.samples)  # z^{(n)} = W_1 x^{(n)} + b_1: one z per example
     for index, size in ((result.row, result.shape.rows), (result.col, result.shape.cols)):
         if index is not None and size is not None:
             letter = dims.letters[size]
@@ -527,7 +545,7 @@ def lower_equation(expr: Expr, dims: Dims) -> tuple[Expr, Shape, tuple[str, ...]
 def has_matrices(expr: Expr, dims: Dims) -> bool:
     """Whether ``expr`` holds vector-matrix notation that lowering would change."""
     return any(isinstance(node, (Transpose, MatMul, Hadamard, Diag, Ones, Identity, Entries,
-                                 Entry))
+                                 Entry, Sample))
                or is_matrix_name(node, dims)
                or (isinstance(node, Call) and node.func == "softmax")
                for node in expr.walk())
@@ -554,7 +572,8 @@ def repairs(expr: Expr, dims: Dims) -> list[Repair]:
     for path, node in _positions(expr):
         if isinstance(node, Transpose):
             out.append(Repair("extra-transpose", node, _replace_at(expr, path, node.arg)))
-        elif is_matrix_name(node, dims) or (isinstance(node, Add) and path):
+        elif is_matrix_name(node, dims) or isinstance(node, Sample) \
+                or (isinstance(node, Add) and path):
             out.append(Repair("missing-transpose", node,
                               _replace_at(expr, path, Transpose(node))))
         if isinstance(node, MatMul):
@@ -570,7 +589,8 @@ def repairs(expr: Expr, dims: Dims) -> list[Repair]:
     transposed = [(path, node) for path, node in _positions(expr)
                   if isinstance(node, Transpose)]
     plain = [(path, node) for path, node in _positions(expr)
-             if is_matrix_name(node, dims) or (isinstance(node, Add) and path)]
+             if is_matrix_name(node, dims) or isinstance(node, Sample)
+             or (isinstance(node, Add) and path)]
     for source_path, source in transposed:
         for target_path, target in plain:
             if len(out) >= MAX_REPAIRS:
@@ -604,7 +624,7 @@ def holds_matrices(expr: Expr, dims: Dims) -> bool:
     is a number)."""
     if isinstance(expr, Entry):
         return False
-    if isinstance(expr, (MatMul, Transpose, Hadamard, Diag, Ones, Identity, Entries)) \
+    if isinstance(expr, (MatMul, Transpose, Hadamard, Diag, Ones, Identity, Entries, Sample)) \
             or is_matrix_name(expr, dims):
         return True
     return any(holds_matrices(child, dims) for child in expr.children())
@@ -618,8 +638,8 @@ def _nested(one: tuple[int, ...], other: tuple[int, ...]) -> bool:
 def _positions(expr: Expr, path: tuple[int, ...] = ()):
     yield path, expr
     for i, child in enumerate(expr.children()):
-        if isinstance(expr, Deriv):
-            break  # a derivative's parts are names, not shapes to edit
+        if isinstance(expr, (Deriv, Sample)):
+            break  # a derivative's parts and an example's name are names, not shapes to edit
         yield from _positions(child, path + (i,))
 
 

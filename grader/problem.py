@@ -44,7 +44,7 @@ FIXED_ACTIVATIONS = ("sigmoid", "tanh", "softplus", "arctan")
 TOP_LEVEL_KEYS = frozenset({"id", "title", "points", "time_limit", "sigmoid_only_credit",
                             "form_credit", "step_deduction", "network", "parts"})
 NETWORK_KEYS = frozenset({"indices", "activation", "equations", "given", "positive", "simplex",
-                          "shapes", "layout",
+                          "shapes", "layout", "samples", "per_sample",
                           "signals", "aliases"})
 
 
@@ -434,9 +434,21 @@ class _SpecLoader:
                                functions)
         declared = {name: shape for name, shape in shapes.items() if name not in given}
         shapes = {name: shapes[name] for name in given}
+        samples = self.get(table, "samples", str, where, default="") or None
+        if samples is not None and samples not in sizes:
+            raise self.fail("network.samples", f"'{samples}' is not one of the indices "
+                            f"({', '.join(sizes)}): name the examples' index there, as in "
+                            'n = { size = "N", means = "the training examples" }')
+        per_sample = set(self.matrix_names(table, "per_sample", given))
+        if per_sample and samples is None:
+            raise self.fail("network.per_sample", "needs the examples' index: samples = \"n\"")
+
+        def dims_now() -> Dims:
+            return Dims(dict(shapes), letters, layout, samples=samples,
+                        per_sample=frozenset(per_sample))
 
         def vocabulary() -> Vocabulary:
-            dims = Dims(dict(shapes), letters, layout)
+            dims = dims_now()
             return Vocabulary(ranges=sizes, quantities={n: dims.slots(n) for n in shapes},
                               functions=functions, range_names=range_names, aliases=aliases,
                               dims=dims)
@@ -450,7 +462,8 @@ class _SpecLoader:
                 left, _, right = latex.partition("=")
                 if not right:
                     raise self.fail(at, f"{latex!r} is not an equation")
-                name = self.matrix_name(left.strip(), at)
+                written = _SAMPLE_MARK.sub("", left.strip())  # z^{(n)} = ...: one per example
+                name = self.matrix_name(written, at)
                 if name in shapes:
                     raise self.fail(at, f"{left.strip()} is defined twice")
                 rhs = self.expression(right, vocabulary(), at, None)
@@ -460,13 +473,15 @@ class _SpecLoader:
                                         "\\delta_2 = \\frac{\\partial L}{\\partial s}")
                     signal_definitions[name] = rhs
                 try:
-                    expr, shape, slots = lower_equation(rhs, Dims(dict(shapes), letters, layout))
+                    expr, shape, slots = lower_equation(rhs, dims_now())
                 except ShapeMismatch as err:
                     raise self.fail(at, f"{latex!r}: {err}") from None
                 if name in declared and declared[name] != shape:
                     raise self.fail(at, f"{left.strip()} is declared {declared[name]} in "
                                     f"[network.shapes], but this makes it {shape}")
                 shapes[name] = shape
+                if samples is not None and slots[:1] == (samples,):
+                    per_sample.add(name)
                 lowered[key].append((name, slots, expr, latex))
         unused = sorted(set(declared) - set(shapes))
         if unused:
@@ -709,6 +724,9 @@ class _SpecLoader:
             raise self.fail(f"{where}index_answers", "is for vector-matrix problems: in index "
                             "notation every answer is written entry by entry already", n)
         return allowed
+
+
+_SAMPLE_MARK = re.compile(r"\^\s*\{?\s*\(\s*[a-z]\s*\)\s*\}?\s*$")
 
 
 def _shape_or_fail(loader: _SpecLoader, expr: Expr, dims: Dims, key: str, n: int) -> Shape:

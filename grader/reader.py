@@ -52,6 +52,7 @@ from .expr import (
     Ones,
     Pow,
     Ref,
+    Sample,
     Sum,
     Transpose,
     Var,
@@ -605,6 +606,15 @@ class _Reader:
             raise self.error("\\sum with nothing after it to add up", primary)
         else:
             base = self.symbol(primary, sub[0] if sub else None, scope)
+        if sup and self.vocab.dims is not None and isinstance(base, Ref) \
+                and base.name in self.vocab.dims.per_sample:
+            mark = self.sample_mark(sup[0], scope)  # x^{(n)}, h^{(n)\top}
+            if mark is None:
+                raise self.error(f"{name_latex(base.name)} has one value per example: write "
+                                 f"{name_latex(base.name)}^{{({self.vocab.dims.samples})}}",
+                                 sup[0])
+            sample = Sample(base, mark[0])
+            return Transpose(sample) if mark[1] else sample
         if sup:
             if isinstance(base, (Ref, Var)) and _derivative_order(sup[0].children[1]) \
                     is not None:
@@ -614,6 +624,24 @@ class _Reader:
             exponent = self.superscript_value(sup[0], scope)
             return _power(base, exponent, self, sup[0])
         return base
+
+    def sample_mark(self, script: Node, scope: _Scope) -> tuple[str, bool] | None:
+        """``^{(n)}`` (one example) and ``^{(n)\\top}`` (its transpose): (letter, transposed)."""
+        assert self.vocab.dims is not None
+        tokens = [t for t in _flat_tokens(script.children[1])
+                  if t.type not in ("LBRACE", "RBRACE")]
+        kinds = [t.type for t in tokens]
+        if kinds[:3] != ["LPAR", "LETTER", "RPAR"] or len(tokens) > 4 or (
+                len(tokens) == 4 and (kinds[3], str(tokens[3])) != ("LETTER", "T")):
+            return None
+        letter = str(tokens[1])
+        samples = self.vocab.dims.samples
+        if letter != samples and letter not in scope.bound \
+                and self.vocab.ranges.get(letter) != self.vocab.ranges.get(samples or ""):
+            return None
+        if letter in scope.bound and scope.bound[letter] is None:
+            scope.bound[letter] = samples
+        return letter, len(tokens) == 4
 
     def transposed(self, tree: Node, scope: _Scope) -> Expr | None:
         """``x^T``, ``W^\\top``, ``(p - y)^{\\mathsf{T}}``, ``h'``: a transpose (vector-matrix
@@ -1260,6 +1288,8 @@ class _Reader:
                                  factor[0][1])
             return value
         value = self.factor(_unwrapped(factor), scope)  # \partial \mathbf{W}_2: {W}_2
+        if isinstance(value, Sample):  # \partial s^{(n)}: one example's s
+            return value  # type: ignore[return-value]  # lowered to a Ref (grader.matrices)
         if not isinstance(value, (Ref, Var)):
             raise self.error("differentiate with respect to one quantity, such as w_{jk}",
                              factor)

@@ -428,3 +428,41 @@ def test_entries_of_expressions_and_the_step_word(part: str, answer: str) -> Non
 def test_an_entry_of_an_expression_must_use_the_index_of_its_size() -> None:
     result = grade_answer(PROBLEM, "e", "\\big(W_2^{\\top}(p-y)\\big)_c\\,[z_c>0]")
     assert result.score == 0 and "Wrong index" in result.feedback
+
+
+# ---------------------------------------------------------------------------- sums over examples
+
+BATCH = load_problem(DATA / "specs" / "batch.toml")
+
+
+@pytest.mark.parametrize("part,answer", [
+    ("a", "\\frac{\\partial L}{\\partial s^{(n)}} = p^{(n)} - y^{(n)}"),
+    ("b", "\\sum_{m} (p^{(m)} - y^{(m)}) h^{(m)\\top}"),
+    ("b", "\\sum_{n=1}^{N} (p^{(n)} - y^{(n)}) (h^{(n)})^T"),
+    ("c", "\\sum_{n=1}^{N} \\left(V^\\top (p^{(n)}-y^{(n)})\\right) \\odot "
+          "\\left(1 - (h^{(n)})^2\\right)"),
+])
+def test_sums_over_the_examples_of_a_batch(part: str, answer: str) -> None:
+    result = grade_answer(BATCH, part, answer)
+    assert result.verdict is Verdict.CORRECT, result.feedback
+
+
+@pytest.mark.parametrize("part,answer,words", [
+    ("b", "(p^{(n)} - y^{(n)}) h^{(n)\\top}", ["free index n", "a sum left out"]),
+    ("b", "\\sum_n (p - y) h^\\top", ["one value per example", "p^{(n)}"]),
+    ("b", "\\sum_n h^{(n)} (p^{(n)} - y^{(n)})^\\top", ["transpose of the right answer"]),
+])
+def test_a_sum_over_examples_left_out_or_misused_is_named(part, answer, words) -> None:
+    result = grade_answer(BATCH, part, answer)
+    assert result.score == 0 and all(w in result.feedback for w in words), result.feedback
+
+
+def test_the_batch_network_is_per_example(tmp_path) -> None:
+    dims = BATCH.network.dims
+    assert dims.samples == "n" and {"x", "y", "h", "s", "p"} <= dims.per_sample
+    assert BATCH.network.leaves["x"] == ("n", "d")
+    text = (DATA / "specs" / "batch.toml").read_text(encoding="utf-8")
+    spec = tmp_path / "nosamples.toml"
+    spec.write_text(text.replace('samples = "n"', 'samples = "q"'), encoding="utf-8")
+    with pytest.raises(SpecError, match=r"network\.samples': 'q' is not one of the indices"):
+        load_problem(spec)

@@ -180,8 +180,11 @@ def _false_equation(part: Part, checker: PartChecker, claim: Claim, answer: Expr
     left = claim.unanchored
     if left is None:
         return None
-    if not _differs(checker, answer, left):
-        return None
+    try:
+        if not _differs(checker, answer, left):
+            return None
+    except ShapeMismatch:  # \frac{\partial L}{\partial s}\frac{\partial s}{\partial b}: the
+        return None       # chain rule in the other layout's order; the step says so
     return _result(part, Verdict.INCORRECT,
                    f"Your equation does not hold: {to_latex(left)} is not equal to "
                    f"{interpreted}, and its left side is not {part.asks}, so it answers "

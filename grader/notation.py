@@ -248,7 +248,11 @@ _ANNOTATED = re.compile(r"\\(?:underbrace|overbrace|underline|boxed|mathbf|bolds
                         r"|pmb|mathbfit|textcolor\s*\{[^{}]*\}|colorbox\s*\{[^{}]*\}"
                         r"|mathrel|mathop|mathbin|mathord|substack|cancel|bcancel|xcancel|sout"
                         r"|phantom|hphantom|vphantom)\s*(?=\{)")
-_DECORATED = re.compile(r"\\(?:vec|mathbf|boldsymbol|bm)\s+(?=[A-Za-z\\])")  # \vec p
+# A font command with a one-token argument and no braces, as LaTeX allows: \vec p,
+# \boldsymbol\delta, \mathbb 1[z > 0], \mathbf 1^\top y: the argument is braced, so the rules
+# for \mathbf{...} and \mathbb{1} apply.
+_UNBRACED_FONT = re.compile(r"\\(vec|mathbf|boldsymbol|bm|mathbb|mathsf|mathrm|mathit)"
+                            r"(?![A-Za-z])\s*([A-Za-z0-9]|\\[A-Za-z]+)")
 _UNWRAPPED = ("\\mathrel", "\\mathop", "\\mathbin", "\\mathord", "\\substack")
 _STRUCK = ("\\cancel", "\\bcancel", "\\xcancel", "\\sout")  # crossed out: gone
 _COLOR = re.compile(r"\\color\s*\{[^{}]*\}")
@@ -287,6 +291,11 @@ _ARRAY = re.compile(r"\\begin\s*\{array\}\s*\{[^{}]*\}|\\end\s*\{array\}")
 
 
 _WORD_ARGUMENT = re.compile(r"\\[A-Za-z]+\s*\{\s*$")
+
+
+def _braced_font(match: re.Match[str]) -> list:
+    """``\\mathbb 1`` is ``\\mathbb{1}``; ``\\boldsymbol\\delta`` is ``\\boldsymbol{\\delta}``."""
+    return ["\\" + match.group(1) + "{", match.span(2), "}"]
 
 
 def _bare_word(match: re.Match[str]) -> list:
@@ -483,7 +492,7 @@ def normalise(text: str) -> Source:
     source = substitute(source, _END_MARKS, lambda m: " ")
     source = substitute(source, _UPRIGHT_COMMAND, lambda m: [m.span(1), " "])
     source = substitute(source, _COLON, lambda m: ":")
-    source = substitute(source, _DECORATED, lambda m: "")
+    source = substitute(source, _UNBRACED_FONT, _braced_font)
     source = _drop_annotations(source)
     source = _cases(source)
     source = _ascii_scripts(source)

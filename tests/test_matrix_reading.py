@@ -466,3 +466,18 @@ def test_the_batch_network_is_per_example(tmp_path) -> None:
     spec.write_text(text.replace('samples = "n"', 'samples = "q"'), encoding="utf-8")
     with pytest.raises(SpecError, match=r"network\.samples': 'q' is not one of the indices"):
         load_problem(spec)
+
+
+@pytest.mark.parametrize("part,answer", [
+    ("a", "p\\,(\\mathbf 1^{\\mathsf T} y) - y"),                      # unbraced font commands
+    ("e", "\\frac{\\partial L}{\\partial z_j} = \\mathbb 1[z_j>0]\\sum_c (W_2)_{cj}(p_c-y_c)"),
+    ("g", "\\mathbf W_1^{\\mathsf T}\\left(\\mathbf W_2^{\\mathsf T}\\boldsymbol\\delta_2"
+          "\\odot \\mathbb 1[\\mathbf z>0]\\right)"),
+    ("c", "\\vec p - \\vec y"),
+    # the chain rule in the numerator layout's order: the steps cannot be checked, the value is
+    ("c", "\\frac{\\partial L}{\\partial s}\\frac{\\partial s}{\\partial b_2} = (p-y)\\cdot I "
+          "= p - y"),
+])
+def test_unbraced_fonts_and_a_chain_in_the_other_order(part: str, answer: str) -> None:
+    result = grade_answer(PROBLEM, part, answer)
+    assert result.verdict is Verdict.CORRECT, result.feedback

@@ -11,7 +11,12 @@
   delta as \\delta_{kl}, [k = l], \\mathbb{1}[k = l] and cases);
 - ``labelled_matrix.json``: 388 answers to ``mlp-matrix`` (a)-(g), ``bce`` and ``softmax`` (i),
   written blind to the grader (every label checked on random instances): transposes in every
-  spelling, decorated names, \\odot and diag, the ReLU's slope as indicators, shape mistakes.
+  spelling, decorated names, \\odot and diag, the ReLU's slope as indicators, shape mistakes;
+- ``labelled_matrix_2.json``: two more sets for those problems, each written blind and kept
+  unseen until the reader was finished, then graded once: the first 0 false accepts of 113
+  wrong, 12 of 113 right refused; the second 0 of 102, 10 of 95 (8 of them one spelling,
+  ``\\mathbb 1`` without braces). Then fixed; three right answers still refused are "policy"
+  (a value stated in prose, a MATLAB-style slice ``(W_2)_{k,:}``).
 
 An item's ``problem`` says which problem it answers (``backprop`` when it has none).
 
@@ -34,7 +39,8 @@ from grader.results import Verdict
 
 DATA = Path(__file__).parent / "data"
 CORPORA = ("dev_answers.json", "dev_answers_2.json", "labelled_backprop.json",
-           "labelled_backprop_2.json", "labelled_bce.json", "labelled_matrix.json")
+           "labelled_backprop_2.json", "labelled_bce.json", "labelled_matrix.json",
+           "labelled_matrix_2.json")
 
 
 def _load(name: str) -> dict:

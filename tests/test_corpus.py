@@ -16,7 +16,10 @@
   unseen until the reader was finished, then graded once: the first 0 false accepts of 113
   wrong, 12 of 113 right refused; the second 0 of 102, 10 of 95 (8 of them one spelling,
   ``\\mathbb 1`` without braces). Then fixed; three right answers still refused are "policy"
-  (a value stated in prose, a MATLAB-style slice ``(W_2)_{k,:}``).
+  (a value stated in prose, a MATLAB-style slice ``(W_2)_{k,:}``);
+- ``labelled_matrix_3.json``: a third such set, graded once while unseen after those fixes:
+  0 false accepts of 80 wrong, 3 of 89 right refused (3.4%), kept as "policy" (a row broadcast
+  over a matrix, ``*`` between two columns, matrix notation in an index problem).
 
 An item's ``problem`` says which problem it answers (``backprop`` when it has none).
 
@@ -40,7 +43,7 @@ from grader.results import Verdict
 DATA = Path(__file__).parent / "data"
 CORPORA = ("dev_answers.json", "dev_answers_2.json", "labelled_backprop.json",
            "labelled_backprop_2.json", "labelled_bce.json", "labelled_matrix.json",
-           "labelled_matrix_2.json")
+           "labelled_matrix_2.json", "labelled_matrix_3.json")
 
 
 def _load(name: str) -> dict:

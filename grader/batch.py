@@ -36,7 +36,7 @@ import io
 import json
 import os
 import queue
-import tempfile
+import secrets
 import time
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable, Mapping
@@ -376,14 +376,24 @@ def _write_lines(path: Path, lines: Iterable[dict]) -> None:
 
 
 def _replace(path: Path, text: str) -> Path:
-    """Write ``text`` to ``path`` atomically (a reader sees the old file or the new one)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Write ``text`` to ``path`` atomically (a reader sees the old file or the new one).
+
+    The file gets the permissions any new file gets here (0666 less the umask), as a plain
+    ``open`` would give it: a TA's group can read the grades when the umask lets it.
+    """
+    while True:
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            break
+        except FileExistsError:
+            continue
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             f.write(text)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return path
 

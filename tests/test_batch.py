@@ -359,3 +359,20 @@ def test_cli_without_a_terminal_prints_quiet_progress_lines(tmp_path):
     assert "\r" not in result.output                            # no progress bar
     assert "graded 3 submissions in" in result.output
     assert "(3 answers, 1 distinct readings graded)" in result.output
+
+
+@pytest.mark.parametrize("umask,mode", [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600)])
+def test_outputs_follow_the_umask(tmp_path, umask: int, mode: int):
+    """Every file grader batch writes gets 0666 less the umask, like any new file (a TA's group
+    reads the grades when the umask allows it); they used to be owner-only whatever it was."""
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "grader", "batch", str(ROOT / "submissions"), "--problem",
+               "backprop", "--out", str(out), "--canvas", "--jobs", "1"]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          preexec_fn=lambda: os.umask(umask))
+    assert done.returncode == 0, done.stderr
+    written = sorted(p.name for p in out.iterdir())
+    assert {"results.jsonl", "grades.csv", "canvas.csv", "report.html"} <= set(written)
+    for path in out.iterdir():
+        assert path.stat().st_mode & 0o777 == mode, (path.name, oct(path.stat().st_mode))
+    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]

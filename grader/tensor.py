@@ -36,6 +36,7 @@ from .expr import (
     Var,
     is_concrete,
 )
+from .matrices import has_matrices, lowered
 
 SEED = "^"  # suffix of the axes that carry a gradient's output index
 
@@ -139,12 +140,9 @@ class Evaluator:
 
     # ------------------------------------------------------------------ forward
     def value(self, expr: Expr) -> Tensor:
-        dims = getattr(self.network, "dims", None)
-        if dims is not None:  # vector-matrix notation: evaluate its index-notation meaning
-            from .matrices import has_matrices, lowered
-
-            if has_matrices(expr, dims):
-                expr = lowered(expr, dims)[0]
+        dims = self.network.dims
+        if dims is not None and has_matrices(expr, dims):
+            expr = lowered(expr, dims)[0]  # vector-matrix notation: its index-notation meaning
         return self._cached(expr)
 
     def _cached(self, expr: Expr) -> Tensor:

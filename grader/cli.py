@@ -108,10 +108,13 @@ def render_table(result: SubmissionResult, title: str) -> str:
                    "assignment (default: the problem id, a new assignment).")
 @click.option("--fresh", is_flag=True,
               help="Regrade everything, even submissions OUT already has results for.")
+@click.option("--broker", default=None, metavar="URL",
+              help="Grade on the workers of this Redis broker (`grader worker`), not here; "
+                   "--jobs is then how many parts are in flight (default 32).")
 @_errors_as_messages
 def batch(directory: Path, problem_ref: str, out: Path, jobs: int | None,
           previous: Path | None, canvas: bool, canvas_assignment: str | None,
-          fresh: bool) -> None:
+          fresh: bool, broker: str | None) -> None:
     """Grade every submission in DIRECTORY; run again to resume an interrupted batch."""
     from .batch import run_batch
 
@@ -122,7 +125,7 @@ def batch(directory: Path, problem_ref: str, out: Path, jobs: int | None,
     problem = load_problem(problem_ref)
     progress = _BatchProgress()
     try:
-        with GradingPool(workers=jobs) as pool:
+        with _batch_pool(jobs, broker) as pool:
             summary = run_batch(problem, directory, out, pool=pool, progress=progress,
                                 previous=previous, resume=not fresh, canvas=canvas,
                                 canvas_assignment=canvas_assignment)
@@ -149,6 +152,14 @@ def batch(directory: Path, problem_ref: str, out: Path, jobs: int | None,
             click.echo(f"  {change.describe()}")
     for kind, path in summary.outputs.items():
         click.echo(f"{kind:>8}: {path}")
+
+
+def _batch_pool(jobs: int | None, broker: str | None):
+    if broker:
+        from .tasks import CeleryPool, check_broker_url
+
+        return CeleryPool(check_broker_url(broker), size=jobs or 32)
+    return GradingPool(workers=jobs)
 
 
 class _BatchProgress:
@@ -179,19 +190,87 @@ class _BatchProgress:
             self.bar.close()
 
 
+DB_HELP = ("Where submissions are stored: sqlite:///PATH (or a plain PATH) or "
+           "postgresql://USER@HOST/DB [env: GRADER_DATABASE_URL; default: "
+           "instance/grader.db under the current directory].")
+BROKER_HELP = ("The Redis broker of the grading workers, redis://HOST:PORT/DB "
+               "[env: GRADER_BROKER_URL].")
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=5000, show_default=True)
-@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="SQLite file (default: instance/grader.db under the current directory).")
+@click.option("--db", envvar="GRADER_DATABASE_URL", default=None, metavar="URL", help=DB_HELP)
+@click.option("--broker", envvar="GRADER_BROKER_URL", default=None, metavar="URL",
+              help=BROKER_HELP + " Submissions are graded there (`grader worker`) instead "
+                                 "of in this process.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
-              help="Grading processes (default: all cores).")
+              help="Grading processes, without --broker (default: all cores).")
+@click.option("--threads", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Request threads.")
 @_errors_as_messages
-def serve(host: str, port: int, db: Path | None, workers: int | None) -> None:
+def serve(host: str, port: int, db: str | None, broker: str | None, workers: int | None,
+          threads: int) -> None:
     """Serve the web form and JSON API (waitress; see docs/web.md)."""
+    from .tasks import check_broker_url
     from .web.server import serve as run_server
 
-    run_server(host=host, port=port, db=str(db) if db else None, workers=workers)
+    run_server(host=host, port=port, db=db or None, workers=workers, threads=threads,
+               broker=check_broker_url(broker) if broker else None)
+
+
+@main.command()
+@click.option("--broker", envvar="GRADER_BROKER_URL", required=True, metavar="URL",
+              help=BROKER_HELP)
+@click.option("--db", envvar="GRADER_DATABASE_URL", default=None, metavar="URL",
+              help="The database the web processes store submissions in (sqlite:///PATH or "
+                   "postgresql://...) [env: GRADER_DATABASE_URL]; without it the worker "
+                   "grades only `grader batch --broker` parts.")
+@click.option("--concurrency", type=click.IntRange(min=1), default=None,
+              help="Submissions graded at once, each part in its own grading process "
+                   "(default: all cores).")
+@click.option("--hostname", default=None, metavar="NAME",
+              help="The worker's name for `celery inspect` and Flower (default: celery@HOST).")
+@click.option("--loglevel", default="INFO", show_default=True,
+              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
+@_errors_as_messages
+def worker(broker: str, db: str | None, concurrency: int | None, hostname: str | None,
+           loglevel: str) -> None:
+    """Run a grading worker (Celery) on the queue of BROKER; see docs/deploy.md."""
+    import os
+
+    from .tasks import check_broker_url, run_worker
+    from .web.storage import database_url
+
+    check_broker_url(broker)
+    run_worker(broker, database_url(db) if db else None, concurrency or os.cpu_count() or 1,
+               loglevel=loglevel.upper(), hostname=hostname)
+
+
+@main.group()
+def db() -> None:
+    """The web service's database."""
+
+
+@db.command("upgrade")
+@click.option("--db", "url", envvar="GRADER_DATABASE_URL", default=None, metavar="URL",
+              help=DB_HELP)
+@click.option("--revision", default="head", show_default=True,
+              help="The Alembic revision to bring the database to.")
+@_errors_as_messages
+def db_upgrade(url: str | None, revision: str) -> None:
+    """Apply the schema migrations (Alembic); `grader serve` also does at every start."""
+    from .web import default_database
+    from .web.storage import database_url, describe, make_engine, upgrade
+
+    location = database_url(url or default_database())
+    engine = make_engine(location)
+    try:
+        now = upgrade(engine, revision)
+    finally:
+        engine.dispose()
+    click.echo(f"{describe(location)}: at revision {now}")
+
 
 @main.command()
 @click.argument("problem_refs", nargs=-1, metavar="[ID_OR_PATH]...")

@@ -23,10 +23,12 @@ from werkzeug.exceptions import HTTPException
 from ..documents import MAX_DOCUMENT_BYTES
 from ..errors import AnswerError, GraderError, SpecError
 from ..syntax import MAX_ANSWER_CHARS
+from ..tasks import BROKER_URL_ENV
 from ..text import visible
+from .queue import CeleryGradingQueue
 from .service import GradingService, http_status
 from .sessions import StoreSessionInterface
-from .storage import Store, digest
+from .storage import DATABASE_URL_ENV, Store, digest
 
 INSTRUCTOR_TOKEN_ENV = "GRADER_INSTRUCTOR_TOKEN"
 SECRET_KEY_ENV = "GRADER_SECRET_KEY"
@@ -41,7 +43,13 @@ def default_database() -> str:
 def create_app(test_config: dict | None = None) -> Flask:
     """Build the app. Config keys (all optional):
 
-    DATABASE            SQLite file (default: instance/grader.db under the current directory)
+    DATABASE            where the store lives: a URL, sqlite:///PATH or postgresql://...
+                        (a plain path is a SQLite file; default: $GRADER_DATABASE_URL, else
+                        instance/grader.db under the current directory); its schema is
+                        brought up to date (Alembic) here
+    BROKER_URL          a Redis URL: grading goes to the Celery workers there (``grader
+                        worker``) instead of threads of this process, and the rate limits'
+                        counts are kept there (default: $GRADER_BROKER_URL, else none)
     SECRET_KEY          Flask's secret key (default: $GRADER_SECRET_KEY, else generated and
                         kept in the database); sessions do not depend on it (server-side)
     INSTRUCTOR_TOKEN    the instructors' bearer token (default: $GRADER_INSTRUCTOR_TOKEN,
@@ -56,7 +64,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     GRADING_WAITERS     at most this many requests wait at once (default 4); the others
                         answer "pending" at once
     AUTH_FAILURE_LIMIT  failed token attempts per client address (default "10 per minute")
-    RATELIMIT_STORAGE_URI  where the counts live (default "memory://"; Flask-Limiter's)
+    RATELIMIT_STORAGE_URI  where the counts live (default: the broker when there is one, so
+                        every web process shares them; else "memory://"; Flask-Limiter's)
     SESSION_COOKIE_SECURE  mark the session cookie Secure (default: $GRADER_SECURE_COOKIE=1;
                         it is Secure anyway on a request that came over HTTPS)
     SESSION_LIFETIME    seconds a session lives (default 7 days)
@@ -68,7 +77,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     """
     app = Flask(__name__)
     app.config.from_mapping(
-        DATABASE=default_database(),
+        DATABASE=os.environ.get(DATABASE_URL_ENV) or default_database(),
+        BROKER_URL=os.environ.get(BROKER_URL_ENV) or None,
         SECRET_KEY=os.environ.get(SECRET_KEY_ENV) or None,
         INSTRUCTOR_TOKEN=os.environ.get(INSTRUCTOR_TOKEN_ENV) or None,
         GRADER_WORKERS=None,
@@ -78,7 +88,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         GRADING_WAIT_SECONDS=2.0,
         GRADING_WAITERS=4,
         AUTH_FAILURE_LIMIT="10 per minute",
-        RATELIMIT_STORAGE_URI="memory://",
+        RATELIMIT_STORAGE_URI=None,
         MAX_CONTENT_LENGTH=REQUEST_LIMIT,
         MAX_FORM_MEMORY_SIZE=REQUEST_LIMIT,
         MAX_ANSWER_CHARS=MAX_ANSWER_CHARS,
@@ -98,7 +108,14 @@ def create_app(test_config: dict | None = None) -> Flask:
     # Every {{ expression }} of every template shows control characters as visible signs.
     app.jinja_options = {**app.jinja_options, "finalize": visible}
 
+    broker = app.config["BROKER_URL"]
+    if not app.config["RATELIMIT_STORAGE_URI"]:
+        app.config["RATELIMIT_STORAGE_URI"] = broker or "memory://"
     store = Store(app.config["DATABASE"])
+    app.extensions["grader_store"] = store
+    queue = app.config["GRADING_QUEUE"]
+    if queue is None and broker:
+        queue = CeleryGradingQueue(broker)
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"], _ = store.setting_or_create(
             "secret_key", lambda: secrets.token_hex(32))
@@ -111,7 +128,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     service = GradingService(store, workers=app.config["GRADER_WORKERS"],
                              pool=app.config["GRADING_POOL"],
                              max_answer_chars=app.config["MAX_ANSWER_CHARS"],
-                             queue=app.config["GRADING_QUEUE"],
+                             queue=queue,
                              grading_threads=app.config["GRADING_THREADS"],
                              waiters=app.config["GRADING_WAITERS"])
     app.extensions["grader"] = service

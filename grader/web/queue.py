@@ -3,9 +3,9 @@
 A request stores the submission (committed, status ``pending``), hands its id to the queue
 with ``enqueue`` and returns; whoever grades it saves the result in the database, and the web
 side learns that the submission is done by reading its stored status back. Nothing here hands
-a Python future to the request, so a backend whose workers run elsewhere (a later Celery/Redis
-backend, say) fits the same interface: its ``enqueue`` sends the id to a broker, and its
-workers write their results into the same database.
+a Python future to the request, so a backend whose workers run elsewhere fits the same
+interface: ``CeleryGradingQueue``'s ``enqueue`` sends the id to a Redis broker, and the
+workers (``grader worker``, ``grader.tasks``) write their results into the same database.
 
 ``EmbeddedGradingQueue`` is the backend for one web process: a bounded pool of background
 threads that each take an id, load the stored submission, grade it through the
@@ -57,7 +57,7 @@ class EmbeddedGradingQueue(GradingQueue):
 
     IDLE_SECONDS = 5.0      # a thread with nothing to do for this long ends
 
-    def __init__(self, grade: Callable[[int], None], threads: int = 2):
+    def __init__(self, grade: Callable[[int], object], threads: int = 2):
         self._grade = grade
         self.threads = max(1, int(threads))
         self._waiting: deque[int] = deque()
@@ -118,3 +118,30 @@ class EmbeddedGradingQueue(GradingQueue):
                 with self._cond:
                     self._running -= 1
                     self._cond.notify_all()
+
+
+class CeleryGradingQueue(GradingQueue):
+    """Send each id to the Celery workers on ``broker`` (``grader.tasks``): nothing is graded
+    in this process. A broker that does not answer raises here; the submission stays pending
+    in the database, and the next start (or a regrade) sends it again."""
+
+    def __init__(self, broker: str):
+        from ..tasks import make_celery
+
+        self.broker = broker
+        self.app = make_celery(broker)
+        self._closed = False
+
+    def enqueue(self, submission_id: int) -> None:
+        from ..tasks import TASK_SUBMISSION
+
+        if self._closed:
+            raise QueueClosed("the grading queue is closed")
+        self.app.send_task(TASK_SUBMISSION, args=[submission_id])
+
+    def stats(self) -> dict[str, int] | None:
+        return None
+
+    def close(self) -> None:
+        self._closed = True
+        self.app.close()

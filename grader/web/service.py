@@ -232,12 +232,14 @@ class GradingService:
         except Exception:  # the submission is safe on disk; a restart or regrade grades it
             log.exception("could not queue submission %s; it stays pending", submission_id)
 
-    def grade_one(self, submission_id: int) -> None:
+    def grade_one(self, submission_id: int) -> bool:
         """Load a stored submission, grade it through the pool, save the result (what a
-        queue's worker does)."""
+        queue's worker does). A submission not owed a result (graded, and no regrade asks
+        for it again: a grading delivered twice) is left as it is. True if a result was
+        saved now."""
         stored = self.store.get(submission_id)
-        if stored is None:
-            return
+        if stored is None or (stored.status != PENDING and stored.regrade_id is None):
+            return False
         try:
             problem = self.problem(stored.problem)
             # the answers as stored: they passed parse_submission's checks when they came in
@@ -247,8 +249,8 @@ class GradingService:
         except Exception as err:
             log.exception("grading submission %s failed", submission_id)
             self.store.grading_failed(submission_id, f"{type(err).__name__}: {err}")
-            return
-        self.store.save_result(submission_id, result.to_json())
+            return False
+        return self.store.save_result(submission_id, result.to_json())
 
     def wait(self, submission_id: int, timeout: float) -> StoredSubmission:
         """The submission once graded, or as it is after ``timeout`` seconds (read back from

@@ -23,6 +23,10 @@ the write lock at its start (``BEGIN IMMEDIATE``); PostgreSQL serializes the few
 read-then-write steps with row locks and transaction-scoped advisory locks. A ``Store`` is
 safe to share between threads.
 
+Free text (a student's name, a document, a TA's comment) is stored as given, but for NUL,
+which PostgreSQL's text cannot hold: it is stored on both engines as U+2400 (the sign the
+pages show for it anyway). Answers and results are JSON, in which NUL is escaped.
+
 Secrets are stored as SHA-256 digests only: a student's result token, the generated
 instructor token and the session ids in cookies cannot be read back out of the database.
 """
@@ -167,6 +171,11 @@ def matches(secret: str | None, stored_digest: str | None) -> bool:
     return hmac.compare_digest(digest(secret), stored_digest)
 
 
+def _text(value: str | None) -> str | None:
+    """Free text as stored: NUL (which PostgreSQL's text refuses) as its visible sign."""
+    return value.replace("\x00", "\u2400") if value is not None else None
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -301,9 +310,10 @@ class Store:
         """Store a new submission as pending (committed before this returns); its id."""
         with self._transaction() as db:
             return db.execute(submissions.insert().values(
-                problem=problem, student=student, token_hash=digest(token), source=source,
-                document=document, answers=json.dumps(answers, ensure_ascii=False),
-                status=PENDING, created_at=_now()).returning(submissions.c.id)).scalar_one()
+                problem=problem, student=_text(student), token_hash=digest(token),
+                source=source, document=_text(document),
+                answers=json.dumps(answers, ensure_ascii=False), status=PENDING,
+                created_at=_now()).returning(submissions.c.id)).scalar_one()
 
     def owed(self, submission_id: int) -> bool:
         """Whether the submission still waits for a result: never graded, or marked for a
@@ -347,7 +357,7 @@ class Store:
             if row is None or (row.status != PENDING and row.regrade_id is None):
                 return
             db.execute(submissions.update().where(submissions.c.id == submission_id)
-                       .values(regrade_id=None, grade_error=error[:500]))
+                       .values(regrade_id=None, grade_error=_text(error[:500])))
             if row.regrade_id is not None:
                 self._count_done(db, row.regrade_id, failed=True)
 
@@ -508,7 +518,8 @@ class Store:
         """Store a TA's decision on a part (replacing one made before), stamped with now."""
         insert = self._insert(overrides).values(
             submission_id=submission_id, part=override.part, score=override.score,
-            verdict=override.verdict.value, comment=override.comment, updated_at=_now())
+            verdict=override.verdict.value, comment=_text(override.comment),
+            updated_at=_now())
         with self._transaction() as db:
             db.execute(insert.on_conflict_do_update(
                 index_elements=["submission_id", "part"],

@@ -1,5 +1,12 @@
-"""Fixtures for the web service tests: real SQLite files, a real grading pool, a real waitress
-server on loopback and real headless Chromium (Debian's, driven by Playwright)."""
+"""Fixtures for the web service tests: real databases (SQLite files and a PostgreSQL server
+started here), a real grading pool, a real waitress server on loopback and real headless
+Chromium (Debian's, driven by Playwright).
+
+Every test that grades (it takes the ``pool`` fixture, directly or through ``app``,
+``client`` or ``live``) runs on both backends, SQLite and PostgreSQL: ``[sqlite]`` and
+``[postgresql]`` in its id. The browser tests drive the pages, which do not depend on the
+store, and run on SQLite only.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +14,9 @@ import os
 from pathlib import Path
 
 import pytest
+import web_support
 from web_support import (
+    BACKENDS,
     CHROMIUM,
     CHROMIUM_ARGS,
     SEED,
@@ -19,6 +28,30 @@ from web_support import (
 )
 
 from grader.pool import GradingPool
+
+
+def pytest_generate_tests(metafunc):
+    if "pool" in metafunc.fixturenames and "backend" not in metafunc.fixturenames \
+            and not metafunc.module.__name__.endswith("test_web_browser"):
+        metafunc.fixturenames.append("backend")
+    if "backend" in metafunc.fixturenames:
+        browser = metafunc.module.__name__.endswith("test_web_browser")
+        metafunc.parametrize("backend", ["sqlite"] if browser else list(BACKENDS),
+                             indirect=True, scope="module")
+
+
+@pytest.fixture(scope="module")
+def backend(request):
+    """The store's engine for this test: its databases are made there (``database_for``)."""
+    web_support.current["backend"] = request.param
+    yield request.param
+    web_support.current["backend"] = "sqlite"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_postgres():
+    yield
+    web_support.stop_postgres()
 
 
 @pytest.fixture(scope="session")
@@ -33,7 +66,7 @@ def seed_text() -> str:
 
 
 @pytest.fixture
-def app(tmp_path, pool):
+def app(tmp_path, pool, backend):
     return make_app(tmp_path / "grader.db", pool)
 
 
@@ -48,14 +81,14 @@ def auth() -> dict:
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory, pool):
+def live(tmp_path_factory, pool, backend):
     server = LiveServer(make_app(tmp_path_factory.mktemp("live") / "grader.db", pool))
     yield server
     server.close()
 
 
 @pytest.fixture
-def serve_process(tmp_path):
+def serve_process(tmp_path, backend):
     started: list[ServeProcess] = []
 
     def start(db: Path, port: int | None = None) -> ServeProcess:

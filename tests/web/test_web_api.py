@@ -8,12 +8,15 @@ import json
 import sqlite3
 
 import pytest
-from web_support import SEED_ANSWERS, TOKEN, make_app, problems_dir, wait_for
+import sqlalchemy as sa
+from web_support import SEED_ANSWERS, TOKEN, dump, make_app, problems_dir, sql, wait_for
 
 from grader.expr import to_latex
 from grader.pool import GradingPool
 from grader.problem import PROBLEMS_ENV, load_problem
 from grader.syntax import MAX_ANSWER_CHARS
+
+HEAD = "0002"   # the newest migration (grader/web/migrations/versions)
 
 API = "/api/v1"
 TOO_LONG = "x" * (MAX_ANSWER_CHARS + 1)
@@ -390,10 +393,7 @@ def test_review_override_survives_regrade(client, auth, app, pool, tmp_path, mon
     started, finished = _regrade_and_wait(client, auth)
     assert started["submissions"] == [created["id"]] and started["started"] is True
     assert (finished["total"], finished["done"], finished["failed"]) == (1, 1, 0)
-    db = sqlite3.connect(app.config["DATABASE"])
-    (raw,) = db.execute("SELECT result FROM submissions WHERE id = ?",
-                        (created["id"],)).fetchone()
-    db.close()
+    ((raw,),) = sql(app, "SELECT result FROM submissions WHERE id = :id", id=created["id"])
     assert json.loads(raw)["parts"]["g"]["verdict"] == "partial"  # right only for the sigmoid
     # ... and the instructor's decision still stands on top of it
     seen = client.get(f"{API}/submissions/{created['id']}?token={created['token']}").get_json()
@@ -407,25 +407,27 @@ def test_review_override_survives_regrade(client, auth, app, pool, tmp_path, mon
 
 
 # --------------------------------------------------------------------------- storage
-def test_database_is_wal_with_schema_created_on_first_start(tmp_path, pool):
+def test_database_is_made_and_migrated_on_first_start(tmp_path, pool, backend):
     db = tmp_path / "sub" / "dir" / "grader.db"
-    make_app(db, pool)
-    assert db.exists()
-    conn = sqlite3.connect(db)
-    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert {"submissions", "overrides", "settings"} <= tables
-    # tokens are kept as digests only
-    conn.close()
+    app = make_app(db, pool)
+    store = app.extensions["grader_store"]
+    if backend == "sqlite":
+        assert db.exists()
+        conn = sqlite3.connect(db)
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        conn.close()
+    tables = set(sa.inspect(store.engine).get_table_names())
+    assert {"submissions", "overrides", "settings", "regrades", "sessions",
+            "alembic_version"} <= tables
+    assert sql(app, "SELECT version_num FROM alembic_version") == [(HEAD,)]
 
 
 def test_tokens_are_stored_as_digests(client, app):
     created = submit(client, {"student": "s", "answers": {"a": "x"}}).get_json()
-    conn = sqlite3.connect(app.config["DATABASE"])
-    dump = "\n".join(conn.iterdump())
-    conn.close()
-    assert created["token"] not in dump
-    assert TOKEN not in dump
+    everything = dump(app)
+    assert created["id"] and "Bearer" not in everything
+    assert created["token"] not in everything
+    assert TOKEN not in everything
 
 
 def test_generated_instructor_token_printed_once(tmp_path, pool, capfd, monkeypatch):

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
 import urllib.request
 
-from web_support import SEED_ANSWERS, SLOW_G, TOKEN
+import sqlalchemy as sa
+from web_support import SEED_ANSWERS, SLOW_G, TOKEN, database_for, sql
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
@@ -63,15 +63,14 @@ def test_concurrent_submissions_over_http(live):
 
 
 def _pending_ids(db) -> list[int]:
-    if not db.exists():
+    url = database_for(db)
+    if "://" not in url and not db.exists():
         return []
-    conn = sqlite3.connect(db, timeout=5)
     try:
-        return [r[0] for r in conn.execute("SELECT id FROM submissions WHERE status='pending'")]
-    except sqlite3.OperationalError:
+        return [r[0] for r in sql(url if "://" in url else f"sqlite:///{url}",
+                                  "SELECT id FROM submissions WHERE status='pending'")]
+    except sa.exc.OperationalError:
         return []
-    finally:
-        conn.close()
 
 
 def test_server_killed_mid_grading_grades_the_submission_after_restart(tmp_path,

@@ -8,13 +8,12 @@ import http.cookiejar
 import io
 import json
 import re
-import sqlite3
 import urllib.error
 import urllib.parse
 import urllib.request
 
 import pytest
-from web_support import SEED_ANSWERS, TOKEN, LiveServer, make_app
+from web_support import SEED_ANSWERS, TOKEN, LiveServer, dump, make_app, sql
 
 from grader.web.storage import Store
 
@@ -36,11 +35,8 @@ def login(client, token=TOKEN, next_path=""):
 
 
 def count_submissions(app) -> int:
-    db = sqlite3.connect(app.config["DATABASE"])
-    try:
-        return db.execute("SELECT COUNT(*) FROM submissions").fetchone()[0]
-    finally:
-        db.close()
+    ((count,),) = sql(app, "SELECT COUNT(*) FROM submissions")
+    return count
 
 
 # ------------------------------------------------------------------ 2. ids out of range
@@ -270,10 +266,7 @@ def test_a_copied_session_cookie_dies_at_logout(tmp_path, pool):
         assert _with_cookie(server, "/instructor/", before)[0] == 302
         assert _with_cookie(server, "/instructor/", sid)[0] == 200   # the copy works ...
         # the database keeps a digest of the id, not the id
-        db = sqlite3.connect(server.app.config["DATABASE"])
-        dump = "\n".join(db.iterdump())
-        db.close()
-        assert sid not in dump
+        assert sid not in dump(server.app)
         csrf_token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
         opener.open(server.url + "/instructor/logout",
                     data=urllib.parse.urlencode({"csrf_token": csrf_token}).encode(),
@@ -300,10 +293,8 @@ def test_sessions_end_when_the_instructor_token_changes(tmp_path, pool):
     changed = LiveServer(make_app(db, pool, INSTRUCTOR_TOKEN="a-new-token"))
     try:
         assert _with_cookie(changed, "/instructor/", sid)[0] == 302
-        conn = sqlite3.connect(db)
-        left = conn.execute("SELECT COUNT(*) FROM sessions WHERE instructor IS NOT NULL")
-        assert left.fetchone()[0] == 0          # the old logins are gone from the database
-        conn.close()
+        left = sql(changed.app, "SELECT COUNT(*) FROM sessions WHERE instructor IS NOT NULL")
+        assert left == [(0,)]                   # the old logins are gone from the database
     finally:
         changed.close()
     # and while a server runs, a session made with another token is not an instructor's

@@ -1,5 +1,13 @@
-"""Helpers for the web service tests: real SQLite files, a real grading pool, a real waitress
-server on loopback and real headless Chromium (Debian's, driven by Playwright)."""
+"""Helpers for the web service tests: real databases (SQLite files, and a real PostgreSQL
+server the tests start themselves), a real grading pool, a real waitress server on loopback
+and real headless Chromium (Debian's, driven by Playwright).
+
+Every test that opens a store runs once per backend (``BACKENDS``; the ``backend`` fixture
+of conftest.py picks one). A test names its database as a SQLite path (``tmp_path /
+"grader.db"``); ``database_for`` turns that path into the database of the backend in force:
+the file itself on SQLite, a fresh PostgreSQL database (one per path, so a test that reopens
+"the same file" reopens the same database) on PostgreSQL.
+"""
 
 from __future__ import annotations
 
@@ -15,8 +23,13 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import sqlalchemy as sa
+
 from grader.pool import GradingPool
 from grader.web import create_app
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from services import Postgres  # noqa: E402  (tests/services.py)
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = ROOT / "submissions" / "seed.md"
@@ -46,11 +59,67 @@ SLOW_G = (r"\psi_j + ((\sum_i a_i + e_j) + (\sum_k t_k + \sum_k f_k))^{60} - ((\
           r" + 2(\sum_i a_i + e_j)(\sum_k t_k + \sum_k f_k) + (\sum_k t_k + \sum_k f_k)^2)^{30}")
 
 
-def make_app(db: Path, pool: GradingPool, **extra):
-    """The app on a real SQLite file and a real pool. Requests wait up to 30 s for a result
-    here (2 s by default), so a test that does not test the wait sees the result at once;
-    the tests of the wait set it short."""
-    config = {"TESTING": True, "DATABASE": str(db), "INSTRUCTOR_TOKEN": TOKEN,
+BACKENDS = ("sqlite", "postgresql")
+current = {"backend": "sqlite"}
+_postgres: list[Postgres] = []
+_databases: dict[tuple[str, str], str] = {}
+
+
+def postgres() -> Postgres:
+    """The tests' PostgreSQL server, started on first use (stopped by conftest.py)."""
+    if not _postgres:
+        server = Postgres()
+        from grader.web.storage import Store
+
+        template = server.url("grader_template")     # migrated once, copied per database
+        Store(template).close()
+        _postgres.append(server)
+    return _postgres[0]
+
+
+def stop_postgres() -> None:
+    while _postgres:
+        _postgres.pop().stop()
+
+
+def database_for(db: Path | str) -> str:
+    """The database a test's SQLite path stands for under the backend in force."""
+    text = str(db)
+    if "://" in text or current["backend"] == "sqlite":
+        return text
+    key = (current["backend"], text)
+    if key not in _databases:
+        _databases[key] = postgres().url(template="grader_template")
+    return _databases[key]
+
+
+def sql(app_or_url, query: str, **params) -> list[tuple]:
+    """Rows of a raw SQL query on an app's database (or a URL's), either backend."""
+    from grader.web.storage import make_engine
+
+    url = app_or_url if isinstance(app_or_url, str) else \
+        app_or_url.extensions["grader_store"].url
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return [tuple(row) for row in conn.execute(sa.text(query), params)]
+    finally:
+        engine.dispose()
+
+
+def dump(app_or_url) -> str:
+    """Every row of every table, as text: for checking that a secret is not stored."""
+    from grader.web.schema import metadata
+
+    return "\n".join(repr(row) for table in metadata.sorted_tables
+                     for row in sql(app_or_url, f"SELECT * FROM {table.name}"))
+
+
+def make_app(db: Path | str, pool: GradingPool, **extra):
+    """The app on a real database (``database_for``) and a real pool. Requests wait up to
+    30 s for a result here (2 s by default), so a test that does not test the wait sees the
+    result at once; the tests of the wait set it short."""
+    config = {"TESTING": True, "DATABASE": database_for(db), "INSTRUCTOR_TOKEN": TOKEN,
               "SECRET_KEY": "test-secret", "GRADING_POOL": pool,
               "GRADE_PENDING_ON_START": False, "GRADING_WAIT_SECONDS": 30}
     config.update(extra)
@@ -156,7 +225,7 @@ class ServeProcess:
         self.log = cwd / f"serve-{port}-{time.monotonic_ns()}.log"
         self.process = subprocess.Popen(
             [str(Path(sys.executable).with_name("grader")), "serve", "--host", "127.0.0.1",
-             "--port", str(port), "--db", str(db), "--workers", "1"],
+             "--port", str(port), "--db", database_for(db), "--workers", "1"],
             cwd=cwd, env=env, stdout=self.log.open("wb"), stderr=subprocess.STDOUT,
             start_new_session=True)
         self.wait_ready()

@@ -96,7 +96,6 @@ def make_celery(broker: str, visibility: float | None = None):
         task_publish_retry=True,
         task_publish_retry_policy={"max_retries": 3, "interval_start": 0.2,
                                    "interval_step": 0.5, "interval_max": 2},
-        worker_hijack_root_logger=False,
         worker_send_task_events=True,        # for `celery events` and Flower
         task_send_sent_event=True,
     )

@@ -55,6 +55,16 @@ def _stop_postgres():
 
 
 @pytest.fixture(scope="session")
+def redis_server():
+    """A real redis-server on a free loopback port, for the broker and the shared limits."""
+    from services import Redis
+
+    server = Redis()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 def pool():
     with GradingPool(workers=2) as shared:
         yield shared

@@ -219,13 +219,15 @@ class LiveServer:
 class ServeProcess:
     """``grader serve`` as a subprocess in its own process group (so it can be killed whole)."""
 
-    def __init__(self, db: Path, port: int, cwd: Path):
-        env = dict(os.environ, GRADER_INSTRUCTOR_TOKEN=TOKEN, PYTHONUNBUFFERED="1")
+    def __init__(self, db: Path | str, port: int, cwd: Path, extra: list[str] | None = None,
+                 env: dict[str, str] | None = None):
+        env = dict(os.environ, GRADER_INSTRUCTOR_TOKEN=TOKEN, PYTHONUNBUFFERED="1") \
+            if env is None else dict(env, PYTHONUNBUFFERED="1")
         self.url = f"http://127.0.0.1:{port}"
         self.log = cwd / f"serve-{port}-{time.monotonic_ns()}.log"
         self.process = subprocess.Popen(
             [str(Path(sys.executable).with_name("grader")), "serve", "--host", "127.0.0.1",
-             "--port", str(port), "--db", database_for(db), "--workers", "1"],
+             "--port", str(port), "--db", database_for(db), "--workers", "1", *(extra or [])],
             cwd=cwd, env=env, stdout=self.log.open("wb"), stderr=subprocess.STDOUT,
             start_new_session=True)
         self.wait_ready()
@@ -268,3 +270,63 @@ class ServeProcess:
                 pass
 
 
+
+
+class WorkerProcess:
+    """``grader worker`` as a subprocess in its own process group, ready once Celery says so."""
+
+    def __init__(self, broker: str, db: str | None, cwd: Path, name: str,
+                 concurrency: int = 1, env: dict[str, str] | None = None,
+                 visibility: float = 4.0):
+        env = dict(os.environ if env is None else env, PYTHONUNBUFFERED="1",
+                   GRADER_VISIBILITY_TIMEOUT=str(visibility))
+        self.name = name
+        self.log = cwd / f"worker-{name}-{time.monotonic_ns()}.log"
+        argv = [str(Path(sys.executable).with_name("grader")), "worker", "--broker", broker,
+                "--concurrency", str(concurrency), "--hostname", f"{name}@127.0.0.1",
+                "--loglevel", "INFO"]
+        if db:
+            argv += ["--db", db]
+        self.process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=self.log.open("wb"),
+                                        stderr=subprocess.STDOUT, start_new_session=True)
+        self.wait_ready()
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"grader worker exited:\n{self.text()}")
+            if " ready." in self.text():
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"grader worker did not start:\n{self.text()}")
+
+    def kill_group(self) -> None:
+        import signal
+
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        import signal
+
+        if self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGTERM)
+                self.process.wait(timeout=15)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                self.kill_group()
+        else:
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+ServeProcess.request = LiveServer.request    # type: ignore[attr-defined]  # (status, headers, body)

@@ -125,8 +125,10 @@ def upgrade(engine: Engine, revision: str = "head") -> str | None:
 
     config = Config()
     config.set_main_option("script_location", MIGRATIONS)
+    # Alembic's context is module-global: one migration at a time in a process (the advisory
+    # lock below serializes processes)
     try:
-        with engine.connect() as conn:
+        with _UPGRADE_LOCK, engine.connect() as conn:
             if conn.dialect.name == "postgresql":
                 # several processes start at once: one migrates, the others wait for it
                 conn.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": _MIGRATE_LOCK})
@@ -152,6 +154,7 @@ def upgrade(engine: Engine, revision: str = "head") -> str | None:
         raise
 
 
+_UPGRADE_LOCK = threading.Lock()
 _MIGRATE_LOCK = 0x6772616465   # "grade": the advisory lock the migrations run under
 
 PENDING = "pending"
@@ -297,9 +300,11 @@ class Store:
             if found is not None:
                 return found, False
             value = make()
+            # RETURNING gives no row when another process stored the key first
             inserted = db.execute(self._insert(settings).values(key=key, value=value)
-                                  .on_conflict_do_nothing(index_elements=["key"]))
-            if inserted.rowcount:
+                                  .on_conflict_do_nothing(index_elements=["key"])
+                                  .returning(settings.c.value)).first()
+            if inserted is not None:
                 return value, True
             return db.execute(sa.select(settings.c.value).where(settings.c.key == key)
                               ).scalar_one(), False

@@ -6,10 +6,11 @@ from __future__ import annotations
 from alembic import context
 
 from grader.web.schema import metadata
+from grader.web.storage import DatabaseError
 
 connection = context.config.attributes.get("connection")
 if connection is None:  # pragma: no cover - the store always passes its connection
-    raise SystemExit("run the migrations through `grader db upgrade`")
+    raise DatabaseError("run the migrations through `grader db upgrade`, not alembic's CLI")
 context.configure(connection=connection, target_metadata=metadata,
                   render_as_batch=connection.dialect.name == "sqlite")
 with context.begin_transaction():

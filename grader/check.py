@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from enum import Enum
+from fractions import Fraction
 
 import mpmath
 import numpy as np
@@ -18,11 +19,14 @@ import sympy
 
 from .errors import EvaluationError
 from .expr import Call, Deriv, Expr, Ref, map_children, rename_indices, to_latex
+from .indices import bound_values
 from .matrices import COL, ROW
 from .network import ACTIVATIONS, PRECISE_DIGITS
 from .problem import Part, Problem
 from .tensor import Evaluator, Tensor, combine
 
+_COMPARE = {"<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal,
+            "!=": np.not_equal}
 RTOL = 1e-6
 ATOL = 1e-9
 STABLE_DIFFERENCE = mpmath.mpf("1e-30")  # a difference this large, equal at 50 and 100
@@ -78,7 +82,18 @@ class PartChecker:
         if pinned is not None:
             return pinned
         with np.errstate(all="ignore"):
-            return [instance.value(expr) for instance in self.instances]
+            return [self.value(instance, expr) for instance in self.instances]
+
+    def value(self, instance: Evaluator, expr: Expr) -> Tensor:
+        """``expr`` on one instance, 0 where the part does not ask it (``where = "t < T"``)."""
+        value = instance.value(expr)
+        if self.part.where is None or self.part.where[0] not in value.axes:
+            return value
+        letter, op, bound = self.part.where
+        values = instance.letter_values(value.axes)
+        asked = _COMPARE[op](values(letter), bound_values(bound, values, instance.size_value))
+        zero = np.asarray(instance.backend.number(Fraction(0)), dtype=value.array.dtype)
+        return Tensor(np.where(asked, value.array, zero), value.axes)
 
     def numeric(self, answer: Expr, target: Expr) -> NumericOutcome:
         """Compare on every instance; both must have the same free indices."""
@@ -149,8 +164,8 @@ class PartChecker:
             if key not in self._precise:
                 self._precise[key] = self.problem.network.precise(self.instances[n], digits)
             instance = self._precise[key]
-            _, a_arr, t_arr = _broadcast(instance.value(answer), instance.value(target),
-                                         object)
+            _, a_arr, t_arr = _broadcast(self.value(instance, answer),
+                                         self.value(instance, target), object)
             out: list = []
             for position in zip(*np.nonzero(apart)):
                 a, t = a_arr[position], t_arr[position]
@@ -236,11 +251,11 @@ class PartChecker:
         if target in self._pinned:  # the reference's symbolic value is worked out once
             key = (activation, target)
             if key not in self._pinned_symbolic:
-                self._pinned_symbolic[key] = instance.value(target)
+                self._pinned_symbolic[key] = self.value(instance, target)
             target_value = self._pinned_symbolic[key]
         else:
-            target_value = instance.value(target)
-        answer_value = instance.value(answer)
+            target_value = self.value(instance, target)
+        answer_value = self.value(instance, answer)
         if not _comparable(answer_value, target_value):
             return False
         difference = combine(np.subtract, answer_value, target_value)

@@ -66,6 +66,8 @@ from .expr import (
     substitute,
     to_latex,
 )
+from .indices import affine, is_compound, letters_of
+from .indices import canonical as canonical_index
 from .layout import MAIN, SIDE, statements
 from .matrices import Dims, holds_matrices, is_matrix_name, shape_of
 from .notation import Source, normalise
@@ -604,6 +606,15 @@ class _Reader:
                              "\\delta_1 w_{j1} + \\dots + \\delta_K w_{jK}", primary)
         elif kind == "sum_op":
             raise self.error("\\sum with nothing after it to add up", primary)
+        elif kind == "extreme":
+            if str(primary.children[0]) == "max":
+                raise self.error("\\max is read only as the ReLU, \\max(0, z), and in the "
+                                 "bounds of a sum, as in \\sum_{n=\\max(1,i-P+1)}^{\\min(M,i)}; "
+                                 "the larger of two other expressions is not part of these "
+                                 "problems", primary)
+            raise self.error("\\min (the smaller of two expressions) is not part of these "
+                             "problems, except in the bounds of a sum, as in "
+                             "\\sum_{n=\\max(1,i-P+1)}^{\\min(M,i)}", primary)
         else:
             base = self.symbol(primary, sub[0] if sub else None, scope)
         if sup and self.vocab.dims is not None and isinstance(base, Ref) \
@@ -840,6 +851,12 @@ class _Reader:
                 f"the {('first', 'second', 'third', 'fourth')[min(place, 3)]} index"
             runs = self.vocab.range_names.get(slot, f"{slot} = 1..{sizes[slot]}")
             written_as = f"{shown}_{{{''.join(index for index, _ in letters)}}}"
+            if is_compound(letter):  # h_{t-1}, x_{n+p-1}: its letters were checked as read
+                for used in letters_of(letter):
+                    if used in scope.bound and scope.bound[used] is None \
+                            and affine(letter).letters == ((used, 1),):
+                        scope.bound[used] = slot  # \sum_m w_{m-1}: m runs over w's range
+                continue
             if is_concrete(letter):  # w_{j1}, \delta_K: one unit
                 if letter.isdigit():
                     if int(letter) < 1:
@@ -886,7 +903,11 @@ class _Reader:
         for item in arg.children[1].children:
             if len(item.children) != 1:
                 raise self.error("an index must be a letter such as j or k", item)
-            for token in _flat_tokens(item):
+            tokens = _flat_tokens(item)
+            if any(t.type in ("PLUS", "MINUS") for t in tokens):  # h_{t-1}, x_{n+p-1}
+                letters.append((self.index_arithmetic(tokens, scope), tokens[0]))
+                continue
+            for token in tokens:
                 if token.type == "PRIME" and letters and not is_concrete(letters[-1][0]):
                     letters[-1] = (letters[-1][0] + "'", letters[-1][1])
                     continue
@@ -897,6 +918,72 @@ class _Reader:
                     raise self.error("an index must be a letter such as j or k", token)
                 letters.append((str(token), token))
         return letters
+
+    def index_arithmetic(self, tokens: list[Token], scope: _Scope) -> str:
+        """``t-1``, ``n+p-1``, ``i-P+1``, ``T-1``: an index with arithmetic, as its canonical
+        string (grader.indices). Letters must be the problem's indices or a sum's, upper-case
+        letters its sizes."""
+        terms: list[str] = []
+        sign = "+"
+        expect_term = True
+        for token in tokens:
+            if token.type in ("PLUS", "MINUS"):
+                if not expect_term or not terms:
+                    sign = ("-" if (sign == "-") != (token.type == "MINUS") else "+")
+                    expect_term = True
+                    continue
+                raise self.error("an index is letters and whole numbers added or subtracted, "
+                                 "as in t-1 or n+p-1", token)
+            if not expect_term:
+                raise self.error("an index is letters and whole numbers added or subtracted, "
+                                 "as in t-1 or n+p-1 (write a sign between two letters)", token)
+            value = str(token)
+            if token.type == "NUMBER" and value.isdigit():
+                pass
+            elif token.type == "LETTER" and value.isupper():
+                if value not in self.vocab.ranges.values():
+                    raise self.error(f"'{value}' is not a size of this problem; its sizes are "
+                                     + ", ".join(sorted(set(self.vocab.ranges.values()))), token)
+            elif token.type == "LETTER":
+                if value not in self.vocab.ranges and value not in scope.bound:
+                    raise self.error(f"'{value}' is not an index of this problem; its indices "
+                                     "are " + ", ".join(sorted(self.vocab.ranges)), token)
+            else:
+                raise self.error("an index is letters and whole numbers added or subtracted, "
+                                 "as in t-1 or n+p-1", token)
+            terms.append(sign + value)
+            sign, expect_term = "+", False
+        if expect_term:
+            raise self.error("an index cannot end with a sign", tokens[-1])
+        return canonical_index(affine("".join(terms)))
+
+    def bound(self, node: Node, scope: _Scope, letter: str) -> str:
+        """A sum's bound: ``1``, ``T-1``, ``i``, ``\\max(1, i-P+1)`` (canonical strings)."""
+        tree = node
+        while isinstance(tree, Tree) and tree.data in ("braced", "items", "item", "expr",
+                                                       "term", "product", "factor"):
+            inside = [c for c in tree.children
+                      if not (isinstance(c, Token) and c.type in ("LBRACE", "RBRACE"))]
+            if len(inside) != 1:
+                break
+            tree = inside[0]
+        if isinstance(tree, Tree) and tree.data == "extreme":
+            kind = str(tree.children[0])
+            parts = [self.bound(item, scope, letter) for item in tree.children[2].children]
+            if len(parts) < 2:
+                raise self.error(f"\\{kind} takes two or more bounds, as in \\max(1, i-P+1)",
+                                 tree)
+            return f"{kind}({','.join(parts)})"
+        tokens = _flat_tokens(node)
+        if any(t.type not in ("PLUS", "MINUS", "NUMBER", "LETTER") for t in tokens) or not tokens:
+            raise self.error(f"the bounds of the sum over {letter} are whole numbers, sizes and "
+                             "indices added or subtracted, as in \\sum_{t=2}^{T} or "
+                             "\\sum_{n=\\max(1,i-P+1)}^{\\min(M,i)}", node)
+        index = self.index_arithmetic(tokens, scope)
+        if letter in letters_of(index):
+            raise self.error(f"the bounds of the sum over {letter} cannot depend on {letter}",
+                             node)
+        return index
 
     def joined_subscript(self, items, i: int, scope: _Scope) -> tuple[Expr, int] | None:
         """``w_jk``: LaTeX reads w_j times k; a quantity with two slots means w_{jk}."""
@@ -1327,20 +1414,34 @@ class _Reader:
         if letter not in self.vocab.ranges and letter in self.vocab.quantities:
             raise self.error(f"'{letter}' is a quantity, not an index", letters[0])
         sizes = self.vocab.ranges
+        start, end = "1", ""  # bounds other than the whole range: \\sum_{t=2}^{T}
         if lower is not None:
             low = _flat_tokens(lower)
             if len(low) != 1 or str(low[0]) != "1":
-                raise self.error(f"the sum over {letter} must start at 1", lower)
+                if len(low) == 1 and low[0].type == "NUMBER" and not str(low[0]).isdigit() \
+                        or str(low[0]) == "0" and len(low) == 1:
+                    raise self.error(f"the sum over {letter} must start at 1", lower)
+                start = self.bound(lower, scope, letter)
         over = None  # the index whose range the sum runs over; None: from the letter's first use
         if sup:
             upper = sup[0].children[1]
             tokens = _flat_tokens(upper)
             named = [i for i, size in sizes.items() if len(tokens) == 1 and str(tokens[0]) == size]
-            if not named:
+            if named:
+                over = named[0]
+            elif _is_bound(upper) and not (len(tokens) == 1 and (
+                    tokens[0].type != "LETTER" or str(tokens[0]) in (letter, *sizes.values())
+                    or str(tokens[0]).isupper())):
+                end = self.bound(upper, scope, letter)
+            else:
                 want = sizes.get(letter) or "the number of units (" + ", ".join(
                     sorted(set(sizes.values()))) + ")"
                 raise self.error(f"the sum over {letter} must run up to {want}", upper)
-            over = named[0]
+        elif start != "1":
+            raise self.error(f"\\sum_{{{letter}={start}}} needs its end too, as in "
+                             f"\\sum_{{{letter}={start}}}^{{T}}", primary)
+        if over is None and end and letter in sizes:
+            over = letter
         inner = scope.inner()
         inner.bound[letter] = over
         body = self.items([(None, rest[0][1])] + rest[1:], inner, primary)
@@ -1350,7 +1451,9 @@ class _Reader:
                 raise self.error(f"the sum over {letter} adds up nothing indexed by {letter}",
                                  primary)
             over = letter
-        return Sum(letter, body, over)
+        if start == "1" and end in ("", sizes[over]):
+            return Sum(letter, body, over)
+        return Sum(letter, body, over, start, end or sizes[over])
 
     def sum_without_index(self, primary: Node, rest, scope: _Scope) -> Expr:
         """``\\sum w_{jk}\\delta_k``: the one index that can be meant (not the answer's own)."""
@@ -1471,6 +1574,13 @@ def _matrix_times(left: Expr, right: Expr, elementwise: bool, dims: Dims) -> Exp
         return _times(left, right)
     factors = left.factors if isinstance(left, MatMul) else (left,)
     return MatMul(factors + (right,))
+
+
+def _is_bound(node: Node) -> bool:
+    """Whether a script reads as a sum's bound: signs, numbers and letters, or \\max/\\min."""
+    if isinstance(node, Tree) and any(sub.data == "extreme" for sub in node.iter_subtrees()):
+        return True
+    return all(t.type in ("PLUS", "MINUS", "NUMBER", "LETTER") for t in _flat_tokens(node))
 
 
 def _holds_matrices(expr: Expr, dims: Dims) -> bool:

@@ -74,10 +74,11 @@ TOKEN_NAMES = {
     "FRAC": "\\frac", "NUMBER": "a number", "LETTER": "a letter", "GREEK": "a Greek letter",
     "FUNC": "a function", "$END": "the end of the answer", "BAR": "'|'", "DOTS": "'\\dots'",
     "SQRT": "\\sqrt", "NABLA": "\\nabla", "COMPARE": "a comparison",
-    "INDICATOR": "\\mathbb{1}",
+    "INDICATOR": "\\mathbb{1}", "EXTREME": "\\max or \\min",
 }
 
 _COMMAND = re.compile(r"\\([A-Za-z]+|.)")
+_EXTREME_ARGUMENT = re.compile(r"\s*(?:\\left\s*|\\[bB]igg?l?\s*)?(?:\(|\\\{)")
 _NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 _WORD = re.compile(r"\\([A-Za-z]+)\s*\{\s*([^{}]*?)\s*\}")
 _EMPTY_GROUP = re.compile(r"\{\s*\}")
@@ -188,6 +189,8 @@ def tokenize(text: str) -> list[Token]:
                 # \mathsf T: LaTeX takes one letter as the argument (x^{\mathsf T})
                 emit("LETTER", letter.group(1), pos + letter.start(1))
                 pos += letter.end()
+            elif name in ("max", "min") and _EXTREME_ARGUMENT.match(text, pos):
+                emit("EXTREME", name, start, len(name) + 1)  # \max(1, i-P+1): a bound
             elif name in NOT_READ_HERE:
                 raise AnswerError(f"\\{name} {NOT_READ_HERE[name]}", start, text)
             else:

@@ -36,6 +36,7 @@ from .expr import (
     Var,
     is_concrete,
 )
+from .indices import affine, bound_values, is_compound, letters_of
 from .matrices import has_matrices, lowered
 
 SEED = "^"  # suffix of the axes that carry a gradient's output index
@@ -118,6 +119,10 @@ class Backend:
         """``base ** exponent``, elementwise."""
         return np.power(base, exponent)
 
+    def undefined(self):
+        """The value of an entry that does not exist (h_{T+1}): NaN, so it never passes."""
+        return float("nan")
+
 
 class Evaluator:
     """Evaluates expressions against one network instance (see ``grader.network.Instance``).
@@ -137,6 +142,32 @@ class Evaluator:
         self.activation = activation
         self.cache: dict[Expr, Tensor] = {}
         self.given: dict[str, np.ndarray] = {}  # the leaves' values (set by the network)
+        ranges = getattr(network, "ranges", {})
+        # a size letter's value (T, M): what index arithmetic and bounds are computed with
+        self.size_values = {size: sizes[letter] for letter, size in ranges.items()
+                            if letter in sizes}
+
+    def size(self, letter: str) -> int:
+        """How many values the index letter runs over (a dummy ``k'`` or ``k~2`` as k's)."""
+        if letter in self.sizes:
+            return self.sizes[letter]
+        base = letter.partition("~")[0].rstrip("'")
+        if base in self.sizes:
+            return self.sizes[base]
+        raise EvaluationError(f"the index {letter} has no range here")
+
+    def size_value(self, size: str) -> int:
+        if size not in self.size_values:
+            raise EvaluationError(f"{size} is not a size of this problem")
+        return self.size_values[size]
+
+    def letter_values(self, axes: tuple[str, ...]):
+        """For index arithmetic: each letter's values 1..size, along its place in ``axes``."""
+        def values(letter: str) -> np.ndarray:
+            shape = [1] * len(axes)
+            shape[axes.index(letter)] = self.size(letter)
+            return np.arange(1, self.size(letter) + 1).reshape(shape)
+        return values
 
     # ------------------------------------------------------------------ forward
     def value(self, expr: Expr) -> Tensor:
@@ -194,7 +225,14 @@ class Evaluator:
             inner = self._cached(expr.arg)
             return Tensor(self._function(expr.func, expr.order)(inner.array), inner.axes)
         if isinstance(expr, Sum):
+            if expr.index not in self.sizes and "~" not in expr.index:
+                # a student's dummy (\sum_m e_m x_{m+p-1}): named after its range, so the
+                # cache never mixes two sums over one letter with different ranges
+                dummy = f"{expr.over or expr.index}~{expr.index}"
+                return self._cached(rename_bound(expr, dummy))
             body = self._cached(expr.body)
+            if expr.lower:
+                body = combine(np.multiply, body, self.in_bounds(expr))
             if expr.index in body.axes:
                 axis = body.axes.index(expr.index)
                 return Tensor(body.array.sum(axis=axis),
@@ -205,6 +243,24 @@ class Evaluator:
             return self.gradient(expr.of, expr.wrt)
         raise EvaluationError(f"cannot evaluate {type(expr).__name__}")
 
+    def in_bounds(self, expr: Sum) -> Tensor:
+        """1 where the sum's letter lies within its bounds, else 0 (over the bounds' letters).
+
+        Terms whose letter the bounds put outside the letter's range are left out: they are
+        zero by the convention that a quantity indexed outside its range is zero.
+        """
+        axes = tuple(dict.fromkeys((expr.index, *letters_of(expr.lower),
+                                    *letters_of(expr.upper))))
+        values = self.letter_values(axes)
+        lower = bound_values(expr.lower, values, self.size_value)
+        upper = bound_values(expr.upper, values, self.size_value)
+        index = values(expr.index)
+        mask = np.broadcast_to((lower <= index) & (index <= upper),
+                               tuple(self.size(a) for a in axes))
+        one, zero = self.backend.number(Fraction(1)), self.backend.number(Fraction(0))
+        return Tensor(np.where(mask, np.asarray(one, dtype=self.backend.dtype),
+                               np.asarray(zero, dtype=self.backend.dtype)), axes)
+
     def kronecker(self, delta: Kronecker) -> Tensor:
         """The identity over two axes of one range: \\delta_{kl} is 1 where k = l."""
         if is_concrete(delta.first) or is_concrete(delta.second):
@@ -214,7 +270,35 @@ class Evaluator:
             return Tensor(np.diagonal(eye).copy(), (delta.first,))
         return Tensor(eye, (delta.first, delta.second))
 
+    def gathered(self, ref: Ref) -> tuple[Tensor, tuple[np.ndarray, ...], np.ndarray]:
+        """A reference with index arithmetic (``x_{n+p-1}``): its entries over its letters,
+        the positions it reads in every slot, and where those exist. Entries outside the
+        quantity's range are 0 where the problem says so (h_0 = 0), else undefined."""
+        array = self.lookup(ref.name)
+        axes = tuple(dict.fromkeys(letter for index in ref.indices
+                                   for letter in letters_of(index)))
+        values = self.letter_values(axes)
+        shape = tuple(self.size(a) for a in axes)
+        positions, valid = [], np.ones(shape, dtype=bool)
+        for slot, index in enumerate(ref.indices):
+            if index.isdigit():
+                value = np.asarray(int(index))
+            elif not letters_of(index) and not is_compound(index):
+                value = np.asarray(array.shape[slot])  # K: the last unit
+            else:
+                value = affine(index).values(values, self.size_value)
+            position = np.broadcast_to(value - 1, shape)
+            valid = valid & (position >= 0) & (position < array.shape[slot])
+            positions.append(np.clip(position, 0, array.shape[slot] - 1))
+        taken = np.asarray(array[tuple(positions)])
+        outside = self.backend.number(Fraction(0)) \
+            if ref.name in getattr(self.network, "zero_outside", ()) else self.backend.undefined()
+        fill: np.ndarray = np.asarray(outside, dtype=self.backend.dtype)
+        return Tensor(np.where(valid, taken, fill), axes), tuple(positions), valid
+
     def ref(self, ref: Ref) -> Tensor:
+        if any(is_compound(index) for index in ref.indices):
+            return self.gathered(ref)[0]
         array = self.lookup(ref.name)
         axes = [f"@{n}" for n in range(array.ndim)]
         for n, index in enumerate(ref.indices):
@@ -259,12 +343,19 @@ class Evaluator:
         self._backward(of, seed, adjoints)
         target = wrt.name
         for equation in reversed(self.network.equations):
+            recurrent = equation.recurrent
             if equation.name == target:
+                if recurrent and target in adjoints:
+                    adjoints[target] = self._through_time(equation, adjoints[target])
                 break
             adjoint = adjoints.pop(equation.name, None)
             if adjoint is not None:
+                if recurrent:
+                    adjoint = self._through_time(equation, adjoint)
                 slots = {f"@{n}": letter for n, letter in enumerate(equation.indices)}
                 self._backward(equation.rhs, adjoint.renamed(slots), adjoints)
+                if recurrent:  # what flowed back into the recurrence is counted already
+                    adjoints.pop(equation.name, None)
         if self.network.is_signal(target):
             raise EvaluationError("cannot differentiate with respect to a signal")
         result = adjoints.get(target)
@@ -287,9 +378,50 @@ class Evaluator:
                 result = result.renamed({f"@{n}": letter})
         return result
 
+    def _through_time(self, equation, direct: Tensor) -> Tensor:
+        """The total adjoint of a recurrent quantity (h_t = tanh(W h_{t-1} + ...)): what
+        reaches h_t directly plus what reaches it through every later step. Each pass back
+        through the equation carries it one step further, so steps + 1 passes are exact."""
+        slots = {f"@{n}": letter for n, letter in enumerate(equation.indices)}
+        total = direct
+        for _ in range(self.steps(equation) + 1):
+            scratch: dict[str, Tensor] = {}
+            self._backward(equation.rhs, total.renamed(slots), scratch)
+            back = scratch.get(equation.name)
+            total = direct if back is None else combine(np.add, direct, back)
+        return total
+
+    def steps(self, equation) -> int:
+        """How many steps a recurrence runs: the size of the letters it shifts."""
+        shifted = {letter for node in equation.rhs.walk()
+                   if isinstance(node, Ref) and node.name == equation.name
+                   for index in node.indices if is_compound(index)
+                   for letter in letters_of(index)}
+        return max((self.size(letter) for letter in shifted), default=1)
+
+    def _backward_gathered(self, expr: Ref, adjoint: Tensor,
+                           adjoints: dict[str, Tensor]) -> None:
+        """Backprop through ``x_{n+p-1}``: each entry read adds its adjoint to the entry of x
+        at that position (entries outside the range are constants and take nothing)."""
+        node, positions, valid = self.gathered(expr)
+        adjoint = reduce_to(adjoint, node)
+        seeds = tuple(a for a in adjoint.axes if a not in node.axes)
+        array = adjoint.aligned(node.axes + seeds)
+        array = np.broadcast_to(array, valid.shape + array.shape[len(node.axes):])
+        target = self.lookup(expr.name)
+        out = np.zeros(target.shape + array.shape[valid.ndim:], dtype=self.backend.dtype)
+        np.add.at(out, tuple(p[valid] for p in positions), array[valid])
+        slots = tuple(f"@{n}" for n in range(target.ndim))
+        previous = adjoints.get(expr.name)
+        total = Tensor(out, slots + seeds)
+        adjoints[expr.name] = total if previous is None else combine(np.add, previous, total)
+
     def _backward(self, expr: Expr, adjoint: Tensor, adjoints: dict[str, Tensor]) -> None:
         """Push ``adjoint`` (d output / d expr) down to the quantities ``expr`` refers to."""
         if isinstance(expr, (Num, Const, Kronecker)):
+            return
+        if isinstance(expr, Ref) and any(is_compound(i) for i in expr.indices):
+            self._backward_gathered(expr, adjoint, adjoints)
             return
         if isinstance(expr, (Ref, Var)):
             node = self._cached(expr)
@@ -350,10 +482,27 @@ class Evaluator:
             self._backward(expr.arg, reduce_to(combine(np.multiply, adjoint, slope), inner),
                            adjoints)
         elif isinstance(expr, Sum):
+            if expr.index not in self.sizes and "~" not in expr.index:
+                self._backward(rename_bound(expr, f"{expr.over or expr.index}~{expr.index}"),
+                               adjoint, adjoints)
+                return
             body = self._cached(expr.body)
+            if expr.lower:
+                adjoint = combine(np.multiply, adjoint, self.in_bounds(expr))
             self._backward(expr.body, reduce_to(adjoint, body), adjoints)
         else:
             raise EvaluationError(f"cannot differentiate {type(expr).__name__}")
+
+
+def rename_bound(expr: Sum, letter: str) -> Sum:
+    """The sum with its bound letter renamed (in its body and its bounds)."""
+    from .expr import rename_indices
+    from .indices import renamed
+
+    mapping = {expr.index: letter}
+    return Sum(letter, rename_indices(expr.body, mapping), expr.over,
+               renamed(expr.lower, mapping) if expr.lower else "",
+               renamed(expr.upper, mapping) if expr.upper else "")
 
 
 def _depends(expr: Expr) -> bool:

@@ -18,7 +18,7 @@ import numpy as np
 import sympy
 
 from .errors import EvaluationError
-from .expr import Call, Deriv, Expr, Ref, map_children, rename_indices, to_latex
+from .expr import Call, Deriv, Expr, Ref, Sample, map_children, rename_indices, to_latex
 from .indices import bound_values
 from .matrices import COL, ROW
 from .network import ACTIVATIONS, PRECISE_DIGITS
@@ -407,8 +407,16 @@ def derivative_key(node: Expr, problem: Problem, part: Part) -> str | None:
     if isinstance(node, Deriv):
         return f"d[{_canonical(node.of, problem, part)}]/d[{_canonical(node.wrt, problem, part)}]"
     if isinstance(node, Ref) and network.dims is not None and not node.indices \
-            and node.name in network.dims.signals:  # a signal vector: dL/ds as written
+            and node.name in network.dims.signals \
+            and not (network.dims.steps and node.name in network.dims.per_sample):
+        # a signal vector: dL/ds as written (a per-step one is named with its step, above)
         return derivative_key(network.dims.signals[node.name], problem, part)
+    if isinstance(node, Sample) and network.dims is not None \
+            and node.arg.name in network.dims.signals and network.dims.samples:
+        # \delta_T, \delta_{t+1}: the signal at that step (dL/dh_T, dL/dh_{t+1})
+        at_step = rename_indices(network.dims.signals[node.arg.name],
+                                 {network.dims.samples: node.index})
+        return derivative_key(at_step, problem, part)
     if isinstance(node, Ref) and network.is_signal(node.name):
         slots, definition = network.signals[node.name]
         renamed = rename_indices(definition, dict(zip(slots, node.indices)))

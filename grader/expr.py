@@ -311,7 +311,14 @@ def name_latex(name: str) -> str:
         return name_latex(base) + "_{" + label + "}"
     if name in LETTERS:
         return "\\" + name
+    if is_hatted(name):  # yhat: \hat{y}
+        return f"\\hat{{{name[0]}}}"
     return functions.latex(name) or name
+
+
+def is_hatted(name: str) -> bool:
+    """Whether a name is a letter with a hat (``\\hat{y}`` is read as the name ``yhat``)."""
+    return len(name) == 4 and name.endswith("hat") and name[0].isalpha()
 
 
 def _indices_latex(indices: tuple[str, ...]) -> str:
@@ -460,6 +467,8 @@ def _mi(name: str) -> str:
     base, mark, label = name.partition("_")
     if mark and base and label:  # W_2, delta_1: a subscripted name
         return f"<msub>{_mi(base)}<mn>{escape(label)}</mn></msub>"
+    if is_hatted(name):
+        return f"<mover><mi>{escape(name[0])}</mi><mo>^</mo></mover>"
     text = name_latex(name)
     symbol = LETTERS.get(name, text)
     return f"<mi>{escape(symbol if name in LETTERS else functions.plain(name) or symbol)}</mi>"

@@ -120,6 +120,7 @@ class Dims:
     signals: Mapping[str, Expr] = field(default_factory=dict)  # as written: delta_2 -> dL/ds
     samples: str | None = None     # the index letter over the training examples (n)
     per_sample: frozenset[str] = frozenset()  # names with one value per example: x^{(n)}
+    steps: bool = False  # ``samples`` are the time steps of a sequence, written h_t, h_{t-1}
 
     def __hash__(self) -> int:
         return self._hash
@@ -128,7 +129,7 @@ class Dims:
     def _hash(self) -> int:  # worked out once: every lowering is cached by (expr, dims)
         return hash((tuple(sorted(self.shapes.items())), tuple(sorted(self.letters.items())),
                      self.layout, tuple(sorted(self.signals.items(), key=repr)), self.samples,
-                     self.per_sample))
+                     self.per_sample, self.steps))
 
     def slots(self, name: str) -> tuple[str, ...]:
         """The index letters of ``name``'s entries in slot order (W_1 -> ("j", "d")); a
@@ -194,6 +195,9 @@ class _Lowering:
         if isinstance(expr, Ref):
             if expr.indices or expr.name not in dims.shapes:
                 return _Lowered(expr, SCALAR, None, None)  # an entry, or a scalar quantity
+            if expr.name in dims.per_sample and dims.steps:
+                raise ShapeMismatch(f"${to_latex(expr)}$ has one value per time step: write "
+                                    f"${to_latex(Sample(expr, dims.samples or 't', True))}$")
             if expr.name in dims.per_sample:
                 raise ShapeMismatch(f"${to_latex(expr)}$ has one value per example: write "
                                     f"${to_latex(Sample(expr, dims.samples or 'n'))}$")
@@ -234,8 +238,7 @@ class _Lowering:
                                 "\\mathbf{1}^\\top v (the sum of v's entries)")
         if isinstance(expr, Sum):
             body = self.lower(expr.body)
-            return _Lowered(Sum(expr.index, body.expr, expr.over), body.shape, body.row,
-                            body.col)
+            return _Lowered(expr.with_body(body.expr), body.shape, body.row, body.col)
         if isinstance(expr, Deriv):
             return self.derivative(expr)
         raise ShapeMismatch(f"cannot read {type(expr).__name__} in vector-matrix notation")

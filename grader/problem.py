@@ -451,10 +451,27 @@ class _SpecLoader:
         per_sample = set(self.matrix_names(table, "per_sample", given))
         if per_sample and samples is None:
             raise self.fail("network.per_sample", "needs the examples' index: samples = \"n\"")
+        steps = self.get(table, "steps", str, where, default="") or None
+        if steps is not None:  # a sequence: h_t for t = 1..T, read with index arithmetic
+            if samples is not None:
+                raise self.fail("network.steps", "a problem has either samples or steps")
+            if steps not in sizes:
+                raise self.fail("network.steps", f"'{steps}' is not one of the indices "
+                                f"({', '.join(sizes)}): name the time steps' index there, as "
+                                'in t = { size = "T", means = "the time steps" }')
+            samples = steps
+            for n, written in enumerate(self.strings(table, "per_step", where, default=[])):
+                at = f"network.per_step[{n}]"
+                name = self.matrix_name(written, at)
+                if name not in given and name not in declared:
+                    raise self.fail(at, f"{written} has no shape in [network.shapes]")
+                per_sample.add(name)
+        elif "per_step" in table:
+            raise self.fail("network.per_step", "needs the time steps' index: steps = \"t\"")
 
         def dims_now() -> Dims:
             return Dims(dict(shapes), letters, layout, samples=samples,
-                        per_sample=frozenset(per_sample))
+                        per_sample=frozenset(per_sample), steps=steps is not None)
 
         def vocabulary() -> Vocabulary:
             dims = dims_now()
@@ -472,9 +489,13 @@ class _SpecLoader:
                 if not right:
                     raise self.fail(at, f"{latex!r} is not an equation")
                 written = _SAMPLE_MARK.sub("", left.strip())  # z^{(n)} = ...: one per example
+                if steps is not None:  # h_t = ...: one per time step
+                    written = re.sub(r"_\s*\{?\s*" + steps + r"\s*\}?\s*$", "", written)
                 name = self.matrix_name(written, at)
                 if name in shapes:
                     raise self.fail(at, f"{left.strip()} is defined twice")
+                if name in declared and name in per_sample:
+                    shapes[name] = declared[name]  # a recurrence reads its own h_{t-1}
                 rhs = self.expression(right, vocabulary(), at, None)
                 if key == "signals":
                     if not isinstance(rhs, Deriv):
@@ -507,7 +528,11 @@ class _SpecLoader:
             signals={name: (slots, expr) for name, slots, expr, _ in lowered["signals"]},
             activation=activation, dims=vocab.dims,
             simplex=self.matrix_names(table, "simplex", given, vectors=True),
-            positive=self.matrix_names(table, "positive", given))
+            positive=self.matrix_names(table, "positive", given),
+            zero_outside=frozenset(self.matrix_name(w, f"network.zero_outside[{n}]") for n, w
+                                   in enumerate(self.strings(table, "zero_outside", where,
+                                                             default=[]))),
+            derived=self.derived_sizes(table, sizes))
         for problem in network.check():
             raise self.fail("network.equations", problem)
         return network, vocab

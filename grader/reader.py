@@ -606,6 +606,8 @@ class _Reader:
                              "\\delta_1 w_{j1} + \\dots + \\delta_K w_{jK}", primary)
         elif kind == "sum_op":
             raise self.error("\\sum with nothing after it to add up", primary)
+        elif kind == "norm":
+            return self.norm(primary, sub, sup, scope)
         elif kind == "extreme":
             if str(primary.children[0]) == "max":
                 raise self.error("\\max is read only as the ReLU, \\max(0, z), and in the "
@@ -635,6 +637,60 @@ class _Reader:
             exponent = self.superscript_value(sup[0], scope)
             return _power(base, exponent, self, sup[0])
         return base
+
+    def norm(self, primary: Node, sub: list, sup: list, scope: _Scope) -> Expr:
+        """``\\|v\\|^2`` (also ``\\|v\\|_2^2``) is ``v^\\top v``; ``\\|v\\|`` its square root."""
+        dims = self.vocab.dims
+        if dims is None:
+            raise self.error("a norm \\|v\\| is read in vector-matrix problems only", primary)
+        if sub and not (len(_flat_tokens(sub[0].children[1])) == 1
+                        and str(_flat_tokens(sub[0].children[1])[0]) == "2"):
+            raise self.error("only the Euclidean norm is read: \\|v\\| or \\|v\\|_2", sub[0])
+        vector = self.expr(primary.children[1], scope)
+        try:
+            shape = shape_of(vector, dims)
+        except ShapeMismatch as err:
+            raise self.error(str(err), primary) from None
+        if shape.scalar or (shape.rows and shape.cols):
+            raise self.error(f"the norm of {shape.describe()} is not read here: write the "
+                             "norm of a vector, as in \\|\\hat{y}_t - y_t\\|^2", primary)
+        column = vector if shape.cols is None else Transpose(vector)
+        square: Expr = MatMul((Transpose(column), column))
+        if sup:
+            exponent = self.superscript_value(sup[0], scope)
+            if exponent == Num(Fraction(2)):
+                return square
+            return _power(_power(square, Num(Fraction(1, 2)), self, primary), exponent, self,
+                          sup[0])
+        return _power(square, Num(Fraction(1, 2)), self, primary)
+
+    def step(self, written: str, name: str, sub: Node, scope: _Scope) -> Expr:
+        """``h_t``, ``h_{t-1}``, ``\\delta_{t+1}``, ``y_T``: one time step of a per-step vector."""
+        dims = self.vocab.dims
+        assert dims is not None and dims.samples is not None
+        letters = self.index_letters(sub.children[1], scope)
+        shown = name_latex(written)
+        if len(letters) != 1:
+            raise self.error(f"{shown} takes one index, its time step, as in {shown}_"
+                             f"{dims.samples} or {shown}_{{{dims.samples}-1}}", sub)
+        index, token = letters[0]
+        size = self.vocab.ranges[dims.samples]
+        for letter in letters_of(index):
+            if letter in scope.bound and scope.bound[letter] is None:
+                scope.bound[letter] = dims.samples
+            have = scope.bound.get(letter, letter if letter in self.vocab.ranges else None)
+            if have is None or self.vocab.ranges.get(have) != size:
+                raise IndexMismatch(f"{shown}_{{{index}}}: the index of {shown} is its time "
+                                    f"step, {self.vocab.range_names.get(dims.samples, '')}, "
+                                    f"but you wrote {letter} there")
+        if not letters_of(index):
+            if index.isdigit():
+                if int(index) < 1:
+                    raise self.error("time steps are counted from 1", token)
+            elif index != size and not is_compound(index):
+                raise IndexMismatch(f"{shown}_{{{index}}}: the index of {shown} is its time "
+                                    f"step, 1..{size}, but you wrote {index} there")
+        return Sample(Ref(name), index, True)
 
     def sample_mark(self, script: Node, scope: _Scope) -> tuple[str, bool] | None:
         """``^{(n)}`` (one example) and ``^{(n)\\top}`` (its transpose): (letter, transposed)."""
@@ -727,6 +783,9 @@ class _Reader:
             if written in vocab.definitions:
                 return self.defined(written, sub, primary, scope)
         if vocab.dims is not None and letters is None:
+            stepped = vocab.aliases.get(written, written)
+            if vocab.dims.steps and sub is not None and stepped in vocab.dims.per_sample:
+                return self.step(written, stepped, sub, scope)
             whole = self.matrix_name(written, sub)
             if whole is not None:
                 return whole

@@ -161,12 +161,14 @@ class Evaluator:
             raise EvaluationError(f"{size} is not a size of this problem")
         return self.size_values[size]
 
-    def letter_values(self, axes: tuple[str, ...]):
-        """For index arithmetic: each letter's values 1..size, along its place in ``axes``."""
+    def letter_values(self, axes: tuple[str, ...], known: Mapping[str, int] | None = None):
+        """For index arithmetic: each letter's values 1..size, along its place in ``axes``
+        (``known`` gives the sizes of letters that are no index of the problem: row, col)."""
         def values(letter: str) -> np.ndarray:
+            size = (known or {}).get(letter) or self.size(letter)
             shape = [1] * len(axes)
-            shape[axes.index(letter)] = self.size(letter)
-            return np.arange(1, self.size(letter) + 1).reshape(shape)
+            shape[axes.index(letter)] = size
+            return np.arange(1, size + 1).reshape(shape)
         return values
 
     # ------------------------------------------------------------------ forward
@@ -277,8 +279,10 @@ class Evaluator:
         array = self.lookup(ref.name)
         axes = tuple(dict.fromkeys(letter for index in ref.indices
                                    for letter in letters_of(index)))
-        values = self.letter_values(axes)
-        shape = tuple(self.size(a) for a in axes)
+        plain = {index: array.shape[slot] for slot, index in enumerate(ref.indices)
+                 if not is_compound(index) and letters_of(index)}  # (row, col of a lowering)
+        values = self.letter_values(axes, plain)
+        shape = tuple(plain.get(a) or self.size(a) for a in axes)
         positions, valid = [], np.ones(shape, dtype=bool)
         for slot, index in enumerate(ref.indices):
             if index.isdigit():

@@ -18,8 +18,8 @@ import numpy as np
 import sympy
 
 from .errors import EvaluationError
-from .expr import Call, Deriv, Expr, Ref, Sample, map_children, rename_indices, to_latex
-from .indices import bound_values
+from .expr import Call, Deriv, Expr, Ref, Sample, Sum, map_children, rename_indices, to_latex
+from .indices import bound_values, is_compound
 from .matrices import COL, ROW
 from .network import ACTIVATIONS, PRECISE_DIGITS
 from .problem import Part, Problem
@@ -123,6 +123,24 @@ class PartChecker:
         if sigmoid and others and all(sigmoid) and not all(others):
             return NumericOutcome(Agreement.SIGMOID_ONLY, ratio)
         return NumericOutcome(Agreement.DIFFERENT, ratio)
+
+    def missing_entry(self, answer: Expr) -> Expr | None:
+        """A part of the answer that has no value on some network where the part is asked:
+        a step or unit past the end (``\\delta_{T+1}``, a sum up to ``T+1``), else None."""
+        candidates = [node for node in answer.walk()
+                      if (isinstance(node, Sample) and node.step)
+                      or (isinstance(node, Ref) and any(is_compound(i) for i in node.indices))
+                      or (isinstance(node, Sum) and node.lower)]
+        with np.errstate(all="ignore"):
+            for node in candidates:
+                for instance in self.instances:
+                    try:
+                        value = self.value(instance, node)
+                    except EvaluationError:
+                        continue
+                    if value.array.dtype != object and np.isnan(value.array).any():
+                        return node
+        return None
 
     def recheck(self, answer: Expr, target: Expr, everywhere: bool = False) -> Agreement | None:
         """Settle a difference the float network sees, with exact-enough arithmetic.

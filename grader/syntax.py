@@ -80,7 +80,7 @@ TOKEN_NAMES = {
 
 _COMMAND = re.compile(r"\\([A-Za-z]+|.)")
 _HAT = re.compile(r"\\(?:hat|widehat)\s*(?:\{\s*\{?\s*([A-Za-z])\s*\}?\s*\}|([A-Za-z]))")
-_NORM = re.compile(r"\\(\||Vert|lVert|rVert)(?![A-Za-z])")
+_NORM = re.compile(r"\\(\||(?:Vert|lVert|rVert)(?![A-Za-z]))")
 NORMS = {"|": None, "Vert": None, "lVert": "LNORM", "rVert": "RNORM"}  # \|v\|: a norm
 _EXTREME_ARGUMENT = re.compile(r"\s*(?:\\left\s*|\\[bB]igg?l?\s*)?(?:\(|\\\{)")
 _NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?")

@@ -237,10 +237,11 @@ class Evaluator:
                 body = combine(np.multiply, body, self.in_bounds(expr))
             if expr.index in body.axes:
                 axis = body.axes.index(expr.index)
-                return Tensor(body.array.sum(axis=axis),
-                              body.axes[:axis] + body.axes[axis + 1:])
-            size = self.sizes[expr.over or expr.index]
-            return Tensor(body.array * size, body.axes)
+                out = Tensor(body.array.sum(axis=axis), body.axes[:axis] + body.axes[axis + 1:])
+            else:
+                out = Tensor(body.array * self.sizes[expr.over or expr.index], body.axes)
+            past = self.past_range(expr) if expr.lower else None
+            return out if past is None else combine(np.add, out, past)
         if isinstance(expr, Deriv):
             return self.gradient(expr.of, expr.wrt)
         raise EvaluationError(f"cannot evaluate {type(expr).__name__}")
@@ -262,6 +263,30 @@ class Evaluator:
         one, zero = self.backend.number(Fraction(1)), self.backend.number(Fraction(0))
         return Tensor(np.where(mask, np.asarray(one, dtype=self.backend.dtype),
                                np.asarray(zero, dtype=self.backend.dtype)), axes)
+
+    def past_range(self, expr: Sum) -> Tensor | None:
+        """Where a sum's bounds run past its letter's range (\\sum_{t=1}^{T+1}) over terms
+        with a quantity that has no value there (one not zero outside its range): undefined
+        there, rather than those terms silently left out. None when nothing is undefined."""
+        zero = getattr(self.network, "zero_outside", ())
+        if all(node.name in zero for node in expr.body.walk()
+               if isinstance(node, Ref) and any(expr.index in letters_of(i)
+                                                for i in node.indices)):
+            return None
+        axes = tuple(dict.fromkeys((expr.index, *letters_of(expr.lower),
+                                    *letters_of(expr.upper))))
+        values = self.letter_values(axes)
+        lower = bound_values(expr.lower, values, self.size_value)
+        upper = bound_values(expr.upper, values, self.size_value)
+        beyond = (lower <= upper) & ((lower < 1) | (upper > self.size(expr.index)))
+        past = np.asarray(np.broadcast_to(beyond, tuple(1 if a == expr.index else self.size(a)
+                                                        for a in axes)).any(axis=0))
+        if not past.any():
+            return None
+        zero_value: np.ndarray = np.asarray(self.backend.number(Fraction(0)),
+                                            dtype=self.backend.dtype)
+        nothing: np.ndarray = np.asarray(self.backend.undefined(), dtype=self.backend.dtype)
+        return Tensor(np.where(past, nothing, zero_value), axes[1:])
 
     def kronecker(self, delta: Kronecker) -> Tensor:
         """The identity over two axes of one range: \\delta_{kl} is 1 where k = l."""

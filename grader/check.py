@@ -326,10 +326,34 @@ def _is_zero(expr, thorough: bool) -> bool:
         if expanded == 0:
             return True
         return thorough and sympy.cancel(sympy.together(expanded)) == 0
+    if sympy.expand(_calls_as_symbols(expr)) == 0:
+        return True  # zero whatever tanh(u), exp(u) are: no identity of theirs is needed
     rational = _exponentials_as_symbols(expr.rewrite(sympy.exp))
     if rational.has(*TRANSCENDENTAL):  # a logarithm or an angle is left: no shortcut
         return thorough and sympy.simplify(expr) == 0
     return sympy.cancel(sympy.together(rational)) == 0
+
+
+def _calls_as_symbols(expr):
+    """``expr`` with each application of a transcendental function, innermost first, made a
+    symbol of its own (one per distinct application). A polynomial in those symbols that
+    expands to zero is zero for any values they take, so ``expr`` is zero: a sound and quick
+    proof for the nested tanh of a recurrence, where rewriting in exponentials swells."""
+    symbols: dict = {}
+    seen: dict = {}
+
+    def opaque(node):
+        if node in seen:
+            return seen[node]
+        out = node
+        if node.args:
+            out = node.func(*[opaque(arg) for arg in node.args])
+            if isinstance(out, TRANSCENDENTAL):
+                out = symbols.setdefault(out, sympy.Dummy())
+        seen[node] = out
+        return out
+
+    return opaque(expr)
 
 
 MAX_STEPS = 6  # distinct steps H(u) in one difference: 2^6 cases at most

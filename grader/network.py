@@ -10,6 +10,7 @@ the problem, signals and derivatives included (backprop through the equations).
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import cache
@@ -409,19 +410,24 @@ def _layer_sizes(rng, ranges: dict[str, str],
 
 
 def _small_sizes(ranges: dict[str, str], derived: dict[str, Affine]) -> dict[str, int]:
-    """The symbolic instance's sizes: 2 units per range, the drawn ones raised until every
-    derived size is 2 as well (M = N - P + 1 = 2 takes N = 3, P = 2)."""
+    """The symbolic instance's sizes: 2 units per range; with derived sizes, the smallest
+    drawn sizes (2 to 4) that make every derived size 2 or more and, where they can, every size
+    different from the others (M = N - P + 1 takes N = 4, P = 2, M = 3), so a sum over the
+    wrong range is not proved right by coincidence."""
     drawn = [s for s in dict.fromkeys(ranges.values()) if s not in derived]
     by_size = dict.fromkeys(drawn, 2)
-    for _ in range(8):
-        by_size.update(_derived_sizes(by_size, derived))
-        short = [s for s in derived if by_size[s] < 2]
-        if not short:
-            break
-        for size in derived:  # raise the sizes that add to a short one
-            for name, coefficient in derived[size].sizes:
-                if coefficient > 0 and size in short:
-                    by_size[name] += 1
+    if derived:
+        best = None
+        for values in sorted(itertools.product(range(2, 5), repeat=len(drawn)), key=sum):
+            trial = dict(zip(drawn, values))
+            trial.update(_derived_sizes(trial, derived))
+            if any(trial[s] < 2 for s in derived):
+                continue
+            if len(set(trial.values())) == len(trial):
+                best = trial
+                break
+            best = best or trial
+        by_size = best or by_size
     return {letter: by_size[size] for letter, size in ranges.items()}
 
 

@@ -375,8 +375,9 @@ class _SpecLoader:
         functions = frozenset({activation, "sigma"})
         aliases = self.aliases(self.get(table, "aliases", dict, where, default={}), quantities,
                                functions)
+        zero_outside = self.zero_outside(table, quantities, sizes)
         vocab = Vocabulary(ranges=sizes, quantities=quantities, functions=functions,
-                           range_names=range_names, aliases=aliases)
+                           range_names=range_names, aliases=aliases, zero_outside=zero_outside)
         equations = [Equation(name, idx, self.expression(right, vocab, key, None), latex)
                      for key, name, idx, right, latex in defined]
         signals = {}
@@ -390,8 +391,7 @@ class _SpecLoader:
                           signals=signals, activation=activation,
                           simplex=self.leaf_names(table, "simplex", sizes, leaves, indexed=True),
                           positive=self.leaf_names(table, "positive", sizes, leaves),
-                          zero_outside=self.zero_outside(table, quantities, sizes),
-                          derived=self.derived_sizes(table, sizes))
+                          zero_outside=zero_outside, derived=self.derived_sizes(table, sizes))
         for problem in network.check():
             raise self.fail("network.equations", problem)
         return network, vocab
@@ -732,7 +732,7 @@ class _SpecLoader:
         part_vocab = Vocabulary(ranges=vocab.ranges, quantities=vocab.quantities,
                                 functions=vocab.functions, variables=frozenset(variables),
                                 range_names=vocab.range_names, aliases=vocab.aliases,
-                                dims=vocab.dims)
+                                dims=vocab.dims, zero_outside=vocab.zero_outside)
         asks = self.get(raw, "asks", str, where, n)
         asks_expr = self.expression(asks, part_vocab, f"{where}asks", n)
         used = {node.name for node in asks_expr.walk() if isinstance(node, Var)}

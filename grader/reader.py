@@ -106,6 +106,7 @@ class Vocabulary:
     dims: Dims | None = None   # a vector-matrix problem: shapes of its vectors and matrices
     # names the answer itself defines ("with \\delta_o = y - t"): name -> (index letters, value)
     definitions: Mapping[str, tuple[tuple[str, ...], Expr]] = field(default_factory=dict)
+    zero_outside: frozenset[str] = frozenset()  # quantities that are 0 beyond their range
 
     def known_names(self) -> str:
         names = [name_latex(n) for n in sorted(self.quantities, key=str.lower)]
@@ -622,6 +623,15 @@ class _Reader:
         if sup and self.vocab.dims is not None and isinstance(base, Ref) \
                 and base.name in self.vocab.dims.per_sample:
             mark = self.sample_mark(sup[0], scope)  # x^{(n)}, h^{(n)\top}
+            if mark is not None and self.vocab.dims.steps:
+                stepped = self.step(str(primary.children[0]), base.name,
+                                    _step_script(mark[0]), scope)
+                return Transpose(stepped) if mark[1] else stepped
+            if mark is None and self.vocab.dims.steps:
+                raise self.error(f"{name_latex(base.name)} has one value per time step: write "
+                                 f"{name_latex(base.name)}_{self.vocab.dims.samples} or "
+                                 f"{name_latex(base.name)}^{{({self.vocab.dims.samples})}}",
+                                 sup[0])
             if mark is None:
                 raise self.error(f"{name_latex(base.name)} has one value per example: write "
                                  f"{name_latex(base.name)}^{{({self.vocab.dims.samples})}}",
@@ -698,6 +708,16 @@ class _Reader:
         tokens = [t for t in _flat_tokens(script.children[1])
                   if t.type not in ("LBRACE", "RBRACE")]
         kinds = [t.type for t in tokens]
+        if self.vocab.dims.steps and kinds[:1] == ["LPAR"] and "RPAR" in kinds:
+            # h^{(t)}, h^{(t-1)\top}: the time step written as a superscript in brackets
+            close = kinds.index("RPAR")
+            rest = tokens[close + 1:]
+            if len(rest) > 1 or (rest and (rest[0].type, str(rest[0])) != ("LETTER", "T")) \
+                    or close < 2:
+                return None
+            inner = tokens[1:close]
+            index = self.index_arithmetic(inner, scope) if len(inner) > 1 else str(inner[0])
+            return index, bool(rest)
         if kinds[:3] != ["LPAR", "LETTER", "RPAR"] or len(tokens) > 4 or (
                 len(tokens) == 4 and (kinds[3], str(tokens[3])) != ("LETTER", "T")):
             return None
@@ -939,6 +959,9 @@ class _Reader:
                 raise self.error(
                     f"'{letter}' is not an index of this problem; its indices are "
                     + ", ".join(sorted(sizes)), token)
+            if sizes[have] != sizes[slot] and letter in scope.bound and have != letter \
+                    and name in self.vocab.zero_outside:
+                continue  # \sum_{n=1}^{N} e_n: the e_n past M are 0 (zero padding)
             if sizes[have] != sizes[slot]:
                 if letter in scope.bound and have != letter:  # \sum_{k=1}^{J} \delta_k
                     raise IndexMismatch(
@@ -963,6 +986,8 @@ class _Reader:
             if len(item.children) != 1:
                 raise self.error("an index must be a letter such as j or k", item)
             tokens = _flat_tokens(item)
+            if len(tokens) > 2 and tokens[0].type == "LPAR" and tokens[-1].type == "RPAR":
+                tokens = tokens[1:-1]  # x_{(n+p-1)}
             if any(t.type in ("PLUS", "MINUS") for t in tokens):  # h_{t-1}, x_{n+p-1}
                 letters.append((self.index_arithmetic(tokens, scope), tokens[0]))
                 continue
@@ -1633,6 +1658,11 @@ def _matrix_times(left: Expr, right: Expr, elementwise: bool, dims: Dims) -> Exp
         return _times(left, right)
     factors = left.factors if isinstance(left, MatMul) else (left,)
     return MatMul(factors + (right,))
+
+
+def _step_script(index: str) -> Tree:
+    """A subscript tree holding a time step already read (``t-1``), for ``_Reader.step``."""
+    return Tree("subscript", [Token("SUB", "_"), Token("LETTER", index)])
 
 
 def _is_bound(node: Node) -> bool:

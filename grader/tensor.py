@@ -227,9 +227,10 @@ class Evaluator:
             inner = self._cached(expr.arg)
             return Tensor(self._function(expr.func, expr.order)(inner.array), inner.axes)
         if isinstance(expr, Sum):
-            if expr.index not in self.sizes and "~" not in expr.index:
-                # a student's dummy (\sum_m e_m x_{m+p-1}): named after its range, so the
-                # cache never mixes two sums over one letter with different ranges
+            if _renamed_dummy(expr, self.sizes):
+                # a student's dummy (\sum_m e_m x_{m+p-1}, \sum_{n=1}^{N} e_n): named after
+                # its range, so the cache never mixes two sums over one letter with different
+                # ranges
                 dummy = f"{expr.over or expr.index}~{expr.index}"
                 return self._cached(rename_bound(expr, dummy))
             body = self._cached(expr.body)
@@ -305,7 +306,8 @@ class Evaluator:
         axes = tuple(dict.fromkeys(letter for index in ref.indices
                                    for letter in letters_of(index)))
         plain = {index: array.shape[slot] for slot, index in enumerate(ref.indices)
-                 if not is_compound(index) and letters_of(index)}  # (row, col of a lowering)
+                 if not is_compound(index) and letters_of(index)
+                 and self.known_size(index) is None}  # (row, col of a lowering)
         values = self.letter_values(axes, plain)
         shape = tuple(plain.get(a) or self.size(a) for a in axes)
         positions, valid = [], np.ones(shape, dtype=bool)
@@ -325,8 +327,26 @@ class Evaluator:
         fill: np.ndarray = np.asarray(outside, dtype=self.backend.dtype)
         return Tensor(np.where(valid, taken, fill), axes), tuple(positions), valid
 
-    def ref(self, ref: Ref) -> Tensor:
+    def known_size(self, letter: str) -> int | None:
+        try:
+            return self.size(letter)
+        except EvaluationError:
+            return None
+
+    def needs_gather(self, ref: Ref) -> bool:
+        r"""Whether a reference reads other entries than its own slots one by one: index
+        arithmetic (x_{n+p-1}), or a sum's letter over a longer range (e_n in
+        \sum_{n=1}^{N} e_n, where the e_n past M are 0)."""
         if any(is_compound(index) for index in ref.indices):
+            return True
+        if not any("~" in index for index in ref.indices):
+            return False
+        array = self.lookup(ref.name)
+        return any(self.known_size(index) not in (None, array.shape[slot])
+                   for slot, index in enumerate(ref.indices) if "~" in index)
+
+    def ref(self, ref: Ref) -> Tensor:
+        if self.needs_gather(ref):
             return self.gathered(ref)[0]
         array = self.lookup(ref.name)
         axes = [f"@{n}" for n in range(array.ndim)]
@@ -449,7 +469,7 @@ class Evaluator:
         """Push ``adjoint`` (d output / d expr) down to the quantities ``expr`` refers to."""
         if isinstance(expr, (Num, Const, Kronecker)):
             return
-        if isinstance(expr, Ref) and any(is_compound(i) for i in expr.indices):
+        if isinstance(expr, Ref) and self.needs_gather(expr):
             self._backward_gathered(expr, adjoint, adjoints)
             return
         if isinstance(expr, (Ref, Var)):
@@ -511,7 +531,7 @@ class Evaluator:
             self._backward(expr.arg, reduce_to(combine(np.multiply, adjoint, slope), inner),
                            adjoints)
         elif isinstance(expr, Sum):
-            if expr.index not in self.sizes and "~" not in expr.index:
+            if _renamed_dummy(expr, self.sizes):
                 self._backward(rename_bound(expr, f"{expr.over or expr.index}~{expr.index}"),
                                adjoint, adjoints)
                 return
@@ -521,6 +541,13 @@ class Evaluator:
             self._backward(expr.body, reduce_to(adjoint, body), adjoints)
         else:
             raise EvaluationError(f"cannot differentiate {type(expr).__name__}")
+
+
+def _renamed_dummy(expr: Sum, sizes: Mapping[str, int]) -> bool:
+    r"""Whether a sum's letter is a student's dummy, or a letter of the problem summed over
+    another letter's range (\sum_{n=1}^{N}): then it is renamed after the range it runs over."""
+    return "~" not in expr.index and (expr.index not in sizes
+                                      or bool(expr.over and expr.over != expr.index))
 
 
 def rename_bound(expr: Sum, letter: str) -> Sum:

@@ -276,3 +276,41 @@ def test_a_bptt_derivation_is_checked_line_by_line(rnn) -> None:
             r" + W^\top((1 - h_{t+1}^2) \odot \delta_{t+1})")
     result = grade_answer(rnn, "e", slip)
     assert "invalid" in [step.status for step in result.steps]
+
+
+@pytest.mark.parametrize(("problem", "part", "answer", "full"), [
+    ("rnn", "e", r"V^\top(\hat y^{(t)} - y^{(t)}) + W^\top((1-(h^{(t+1)})^2)\odot\delta^{(t+1)})",
+     True),
+    ("rnn", "f", r"\sum_t ((1-h^{(t)}\odot h^{(t)})\odot\delta^{(t)}) h^{(t-1)\top}", True),
+    ("rnn", "f", r"\sum_t ((1-h^{(t)}\odot h^{(t)})\odot\delta^{(t)}) h^{(t)\top}", False),
+    ("rnn", "d", r"V^\top(\hat y^{(T)} - y^{(T)})", True),
+    ("conv1d", "b", r"\sum_n e_n x_{(n+p-1)}", True),
+    ("conv1d", "c", r"\sum_{n=1}^{N} e_n", True),      # the e_n past M are 0
+    ("conv1d", "c", r"\sum_{n=1}^{P} e_n", False),     # too few outputs
+    ("conv1d", "b", r"\sum_{n=1}^{N} e_n x_{n+p-1}", True),
+])
+def test_other_spellings_of_steps_and_ranges(problem, part, answer, full) -> None:
+    assert (_score(load_problem(problem), part, answer) == 1.0) == full
+
+
+def test_the_symbolic_instance_keeps_derived_sizes_apart(conv) -> None:
+    sizes = conv.network.symbolic().sizes
+    assert sizes["n"] == sizes["i"] - sizes["p"] + 1 >= 2
+    assert len({sizes["i"], sizes["n"], sizes["p"]}) == 3
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(-3, 3), min_size=2, max_size=4), st.integers(1, 3))
+def test_calls_as_symbols_proves_only_true_identities(coefficients, power) -> None:
+    """The quick proof treats each tanh(u) as a symbol: what it proves is true, and a
+    difference it cannot see through is left to the slower path, never proved."""
+    import sympy
+
+    from grader.check import _calls_as_symbols, _is_zero
+
+    x, y = sympy.symbols("x y", real=True)
+    inner = sum(c * sympy.tanh(x + k * y) for k, c in enumerate(coefficients))
+    nested = sympy.tanh(inner) ** power
+    assert _is_zero(sympy.expand((1 - nested) * (1 + nested)) - (1 - nested ** 2), True)
+    wrong = nested * (1 - nested) - nested + nested ** 2 + sympy.tanh(y) ** 2
+    assert sympy.expand(_calls_as_symbols(wrong)) != 0

@@ -119,6 +119,8 @@ def _grade(problem: Problem, part: Part, latex: str | None) -> PartResult:
     interpreted = to_latex(answer)
     units = sorted({to_latex(node) for node in answer.walk() if isinstance(node, Ref)
                     and any(is_concrete(i) for i in node.indices)})
+    if any(isinstance(node, Sum) and node.lower for node in answer.walk()):
+        units = []  # e_1 + \sum_{n=2}^{M} e_n: a boundary split off a sum, any size checked
     if restates_question(answer, problem, part):
         result = _result(part, Verdict.INCORRECT,
                          "Circular: your answer restates the quantity the question asks for "

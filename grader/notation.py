@@ -286,6 +286,8 @@ _INDICATOR = re.compile(r"\\(?:mathbf|boldsymbol|bm|pmb)\s*\{\s*1\s*\}"
                         r"(?=\s*(?:_|\[|\(|\\\{|\\left|\\[bB]igg?l?))")
 _MAX = re.compile(r"(?:\\max(?![A-Za-z])|\\(?:operatorname|mathrm)\s*\{\s*max\s*\})\s*"
                   r"(\\left\s*|\\[bB]igg?l?\s*)?(\(|\[|\\\{)")
+# h^{\odot 2}, h^{\circ 2}: the power entry by entry, which a power of a vector is already
+_HADAMARD_POWER = re.compile(r"\^\s*\{\s*\\(?:odot|circ)\s*\{?\s*(\d+)\s*\}?\s*\}")
 _CASES = re.compile(r"\\begin\s*\{(d?cases\*?)\}(.*?)\\end\s*\{\1\}", re.DOTALL)
 _CASE_WORDS = re.compile(r"\s*(?:,|;|:|\\[,;:! ]|\\q?quad(?![A-Za-z])|(?:if|for|when)(?![A-Za-z])"
                          r"|\\(?:text|textrm|mbox|mathrm)\s*\{\s*(?:if|for|when|falls)?\s*\})")
@@ -507,6 +509,7 @@ def normalise(text: str) -> Source:
     source = _over(source)
     source = _relu_max(source)
     source = substitute(source, _ELL, lambda m: "l ")
+    source = substitute(source, _HADAMARD_POWER, lambda m: ["^{", m.span(1), "}"])
     source = substitute(source, _PRIMES, _primes)
     source = substitute(source, _DOT, _dot)
     source = substitute(source, _ENVIRONMENT, lambda m: " ")

@@ -234,8 +234,8 @@ class Evaluator:
                 dummy = f"{expr.over or expr.index}~{expr.index}"
                 return self._cached(rename_bound(expr, dummy))
             body = self._cached(expr.body)
-            if expr.lower:
-                body = combine(np.multiply, body, self.in_bounds(expr))
+            if expr.lower:  # the terms outside the bounds are 0, even where undefined
+                body = combine(_where_nonzero, self.in_bounds(expr), body)
             if expr.index in body.axes:
                 axis = body.axes.index(expr.index)
                 out = Tensor(body.array.sum(axis=axis), body.axes[:axis] + body.axes[axis + 1:])
@@ -541,6 +541,11 @@ class Evaluator:
             self._backward(expr.body, reduce_to(adjoint, body), adjoints)
         else:
             raise EvaluationError(f"cannot differentiate {type(expr).__name__}")
+
+
+def _where_nonzero(mask, values):
+    """``values`` where ``mask`` is not 0, else 0 (not ``mask * values``: 0 * NaN is NaN)."""
+    return np.where(mask != 0, values, mask)
 
 
 def _renamed_dummy(expr: Sum, sizes: Mapping[str, int]) -> bool:

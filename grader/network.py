@@ -6,6 +6,10 @@ instance: random layer sizes, random inputs, weights and targets, and one smooth
 for the generic g; ``Network.symbolic`` builds a small instance whose leaves are SymPy symbols
 and whose g is an undefined function. Either gives an ``Evaluator`` that reads any expression of
 the problem, signals and derivatives included (backprop through the equations).
+
+Sizes are drawn per instance, sequence lengths T included, and a size may follow from others
+(M = N - P + 1). A recurrent equation (``h_t = \\tanh(W h_{t-1} + ...)``, its start h_0 = 0
+from ``zero_outside``) is unrolled: evaluated once per step from zeros.
 """
 
 from __future__ import annotations

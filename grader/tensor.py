@@ -7,7 +7,14 @@ Axes whose names start with ``#`` are batch axes (the sample points of a variabl
 One evaluator serves two backends: ``Numeric`` (float arrays, for the live network) and
 ``Symbolic`` (object arrays of SymPy expressions, for the symbolic proof), so both checks
 read an answer the same way. ``Evaluator.gradient`` is reverse-mode differentiation
-(backprop) through an expression and then through the network's equations.
+(backprop) through an expression and then through the network's equations; a recurrent
+equation (h_t from h_{t-1}) is passed back through once per step, so a signal is the total
+derivative through every later step.
+
+Index arithmetic (``x_{n+p-1}``, ``h_{t-1}``) gathers entries by position and scatters their
+adjoints back; an entry outside its quantity's range is 0 for the names the problem pads
+with zeros, else undefined (NaN), so an answer that needs it never passes. A sum with bounds
+(``\\sum_{n=\\max(1,i-P+1)}^{\\min(M,i)}``) keeps the terms within them.
 """
 
 from __future__ import annotations
@@ -35,8 +42,9 @@ from .expr import (
     Sum,
     Var,
     is_concrete,
+    rename_indices,
 )
-from .indices import affine, bound_values, is_compound, letters_of
+from .indices import affine, bound_values, is_compound, letters_of, renamed
 from .matrices import has_matrices, lowered
 
 SEED = "^"  # suffix of the axes that carry a gradient's output index
@@ -557,9 +565,6 @@ def _renamed_dummy(expr: Sum, sizes: Mapping[str, int]) -> bool:
 
 def rename_bound(expr: Sum, letter: str) -> Sum:
     """The sum with its bound letter renamed (in its body and its bounds)."""
-    from .expr import rename_indices
-    from .indices import renamed
-
     mapping = {expr.index: letter}
     return Sum(letter, rename_indices(expr.body, mapping), expr.over,
                renamed(expr.lower, mapping) if expr.lower else "",

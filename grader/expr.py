@@ -16,7 +16,7 @@ from html import escape
 from . import functions
 from .errors import EvaluationError, GraderError
 from .greek import LETTERS
-from .indices import bound_latex, letters_of, renamed
+from .indices import bound_latex, is_compound, letters_of, renamed
 
 
 class Expr:
@@ -324,7 +324,7 @@ def is_hatted(name: str) -> bool:
 def _indices_latex(indices: tuple[str, ...]) -> str:
     if not indices:
         return ""
-    joiner = "," if len(indices) > 1 and any(len(i) > 1 for i in indices) else ""
+    joiner = "," if len(indices) > 1 and any(is_compound(i) for i in indices) else ""
     return "_{" + joiner.join(indices) + "}"
 
 

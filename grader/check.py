@@ -510,6 +510,10 @@ def _is_signal_definition(node: Deriv, problem: Problem) -> bool:
     dims = problem.network.dims
     if dims is not None and node in dims.signals.values():  # dL/ds, the signal delta_2
         return True
+    if dims is not None and dims.steps and dims.samples and isinstance(node.wrt, Sample):
+        at_step = {dims.samples: node.wrt.index}  # dL/dh_{t+1}: the signal delta_{t+1}
+        if any(rename_indices(signal, at_step) == node for signal in dims.signals.values()):
+            return True
     for _slots, definition in problem.network.signals.values():
         wrt = definition.wrt
         if isinstance(node.wrt, Ref) and isinstance(wrt, Ref) and node.wrt.name == wrt.name:

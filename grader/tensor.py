@@ -383,8 +383,18 @@ class Evaluator:
     def gradient(self, of: Expr, wrt: Ref | Var) -> Tensor:
         """d(of)/d(wrt) through the network: axes are of's free indices and wrt's letters.
 
-        A letter shared by both means the same unit (dc_k/dh_k is the diagonal g'(h_k)).
+        A letter shared by both means the same unit (dc_k/dh_k is the diagonal g'(h_k)); by a
+        step with arithmetic (dL/dh_{t+1}) it is the gradient by every step, read there.
         """
+        if isinstance(wrt, Ref) and any(is_compound(i) for i in wrt.indices):
+            ranges = self.network.slot_ranges(wrt.name)
+            plain = tuple(f"{ranges[n]}~by{n}" if is_compound(i) else i
+                          for n, i in enumerate(wrt.indices))
+            whole = self.gradient(of, Ref(wrt.name, plain))
+            for n, index in enumerate(wrt.indices):
+                if is_compound(index):
+                    whole = self._read_at(whole, plain[n], index)
+            return whole
         for node in of.walk():
             if isinstance(node, Deriv) or (isinstance(node, Ref) and self.network.is_signal(
                     node.name)):
@@ -434,6 +444,25 @@ class Evaluator:
             else:
                 result = result.renamed({f"@{n}": letter})
         return result
+
+    def _read_at(self, t: Tensor, axis: str, index: str) -> Tensor:
+        """``t`` with its ``axis`` read at the index ``index`` (``t+1``) instead: undefined
+        where that lies outside the axis (the gradient by h_{T+1} does not exist)."""
+        others = tuple(a for a in t.axes if a != axis)
+        sizes = t.sizes()
+        axes = others + tuple(letter for letter in letters_of(index) if letter not in others)
+        values = self.letter_values(axes, {a: sizes[a] for a in others})
+        shape = tuple(sizes[a] if a in sizes else self.size(a) for a in axes)
+        position = np.broadcast_to(affine(index).values(values, self.size_value) - 1, shape)
+        valid = (position >= 0) & (position < sizes[axis])
+        moved = np.moveaxis(t.array, t.axes.index(axis), -1)
+        moved = moved.reshape(moved.shape[:-1] + (1,) * (len(axes) - len(others))
+                              + moved.shape[-1:])
+        moved = np.broadcast_to(moved, shape + moved.shape[-1:])
+        taken = np.take_along_axis(moved, np.clip(position, 0, sizes[axis] - 1)[..., None],
+                                   axis=-1)[..., 0]
+        fill: np.ndarray = np.asarray(self.backend.undefined(), dtype=self.backend.dtype)
+        return Tensor(np.where(valid, taken, fill), axes)
 
     def _through_time(self, equation, direct: Tensor) -> Tensor:
         """The total adjoint of a recurrent quantity (h_t = tanh(W h_{t-1} + ...)): what

@@ -314,3 +314,12 @@ def test_calls_as_symbols_proves_only_true_identities(coefficients, power) -> No
     assert _is_zero(sympy.expand((1 - nested) * (1 + nested)) - (1 - nested ** 2), True)
     wrong = nested * (1 - nested) - nested + nested ** 2 + sympy.tanh(y) ** 2
     assert sympy.expand(_calls_as_symbols(wrong)) != 0
+
+
+def test_the_signal_of_the_next_step_may_be_written_as_a_derivative(rnn) -> None:
+    """dL/dh_{t+1} is delta_{t+1}: the network's gradient by every step, read one step on."""
+    written = (r"V^\top(\hat y_t - y_t) + W^\top((1-h_{t+1}^2)\odot "
+               r"\frac{\partial L}{\partial h_{t+1}})")
+    assert _score(rnn, "e", written) == 1.0
+    assert _score(rnn, "e", written.replace("h_{t+1}}", "h_{t}}")) == 0.0  # dL/dh_t: circular
+    assert _score(rnn, "d", r"\frac{\partial L}{\partial h_T}") == 0.0

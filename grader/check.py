@@ -11,18 +11,22 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from enum import Enum
+from fractions import Fraction
 
 import mpmath
 import numpy as np
 import sympy
 
 from .errors import EvaluationError
-from .expr import Call, Deriv, Expr, Ref, map_children, rename_indices, to_latex
+from .expr import Call, Deriv, Expr, Ref, Sample, Sum, map_children, rename_indices, to_latex
+from .indices import bound_values, is_compound
 from .matrices import COL, ROW
 from .network import ACTIVATIONS, PRECISE_DIGITS
 from .problem import Part, Problem
 from .tensor import Evaluator, Tensor, combine
 
+_COMPARE = {"<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal,
+            "!=": np.not_equal}
 RTOL = 1e-6
 ATOL = 1e-9
 STABLE_DIFFERENCE = mpmath.mpf("1e-30")  # a difference this large, equal at 50 and 100
@@ -78,7 +82,18 @@ class PartChecker:
         if pinned is not None:
             return pinned
         with np.errstate(all="ignore"):
-            return [instance.value(expr) for instance in self.instances]
+            return [self.value(instance, expr) for instance in self.instances]
+
+    def value(self, instance: Evaluator, expr: Expr) -> Tensor:
+        """``expr`` on one instance, 0 where the part does not ask it (``where = "t < T"``)."""
+        value = instance.value(expr)
+        if self.part.where is None or self.part.where[0] not in value.axes:
+            return value
+        letter, op, bound = self.part.where
+        values = instance.letter_values(value.axes)
+        asked = _COMPARE[op](values(letter), bound_values(bound, values, instance.size_value))
+        zero = np.asarray(instance.backend.number(Fraction(0)), dtype=value.array.dtype)
+        return Tensor(np.where(asked, value.array, zero), value.axes)
 
     def numeric(self, answer: Expr, target: Expr) -> NumericOutcome:
         """Compare on every instance; both must have the same free indices."""
@@ -108,6 +123,24 @@ class PartChecker:
         if sigmoid and others and all(sigmoid) and not all(others):
             return NumericOutcome(Agreement.SIGMOID_ONLY, ratio)
         return NumericOutcome(Agreement.DIFFERENT, ratio)
+
+    def missing_entry(self, answer: Expr) -> Expr | None:
+        """A part of the answer that has no value on some network where the part is asked:
+        a step or unit past the end (``\\delta_{T+1}``, a sum up to ``T+1``), else None."""
+        candidates = [node for node in answer.walk()
+                      if (isinstance(node, Sample) and node.step)
+                      or (isinstance(node, Ref) and any(is_compound(i) for i in node.indices))
+                      or (isinstance(node, Sum) and node.lower)]
+        with np.errstate(all="ignore"):
+            for node in candidates:
+                for instance in self.instances:
+                    try:
+                        value = self.value(instance, node)
+                    except EvaluationError:
+                        continue
+                    if value.array.dtype != object and np.isnan(value.array).any():
+                        return node
+        return None
 
     def recheck(self, answer: Expr, target: Expr, everywhere: bool = False) -> Agreement | None:
         """Settle a difference the float network sees, with exact-enough arithmetic.
@@ -149,8 +182,8 @@ class PartChecker:
             if key not in self._precise:
                 self._precise[key] = self.problem.network.precise(self.instances[n], digits)
             instance = self._precise[key]
-            _, a_arr, t_arr = _broadcast(instance.value(answer), instance.value(target),
-                                         object)
+            _, a_arr, t_arr = _broadcast(self.value(instance, answer),
+                                         self.value(instance, target), object)
             out: list = []
             for position in zip(*np.nonzero(apart)):
                 a, t = a_arr[position], t_arr[position]
@@ -236,11 +269,11 @@ class PartChecker:
         if target in self._pinned:  # the reference's symbolic value is worked out once
             key = (activation, target)
             if key not in self._pinned_symbolic:
-                self._pinned_symbolic[key] = instance.value(target)
+                self._pinned_symbolic[key] = self.value(instance, target)
             target_value = self._pinned_symbolic[key]
         else:
-            target_value = instance.value(target)
-        answer_value = instance.value(answer)
+            target_value = self.value(instance, target)
+        answer_value = self.value(instance, answer)
         if not _comparable(answer_value, target_value):
             return False
         difference = combine(np.subtract, answer_value, target_value)
@@ -293,10 +326,34 @@ def _is_zero(expr, thorough: bool) -> bool:
         if expanded == 0:
             return True
         return thorough and sympy.cancel(sympy.together(expanded)) == 0
+    if sympy.expand(_calls_as_symbols(expr)) == 0:
+        return True  # zero whatever tanh(u), exp(u) are: no identity of theirs is needed
     rational = _exponentials_as_symbols(expr.rewrite(sympy.exp))
     if rational.has(*TRANSCENDENTAL):  # a logarithm or an angle is left: no shortcut
         return thorough and sympy.simplify(expr) == 0
     return sympy.cancel(sympy.together(rational)) == 0
+
+
+def _calls_as_symbols(expr):
+    """``expr`` with each application of a transcendental function, innermost first, made a
+    symbol of its own (one per distinct application). A polynomial in those symbols that
+    expands to zero is zero for any values they take, so ``expr`` is zero: a sound and quick
+    proof for the nested tanh of a recurrence, where rewriting in exponentials swells."""
+    symbols: dict = {}
+    seen: dict = {}
+
+    def opaque(node):
+        if node in seen:
+            return seen[node]
+        out = node
+        if node.args:
+            out = node.func(*[opaque(arg) for arg in node.args])
+            if isinstance(out, TRANSCENDENTAL):
+                out = symbols.setdefault(out, sympy.Dummy())
+        seen[node] = out
+        return out
+
+    return opaque(expr)
 
 
 MAX_STEPS = 6  # distinct steps H(u) in one difference: 2^6 cases at most
@@ -392,8 +449,16 @@ def derivative_key(node: Expr, problem: Problem, part: Part) -> str | None:
     if isinstance(node, Deriv):
         return f"d[{_canonical(node.of, problem, part)}]/d[{_canonical(node.wrt, problem, part)}]"
     if isinstance(node, Ref) and network.dims is not None and not node.indices \
-            and node.name in network.dims.signals:  # a signal vector: dL/ds as written
+            and node.name in network.dims.signals \
+            and not (network.dims.steps and node.name in network.dims.per_sample):
+        # a signal vector: dL/ds as written (a per-step one is named with its step, above)
         return derivative_key(network.dims.signals[node.name], problem, part)
+    if isinstance(node, Sample) and network.dims is not None \
+            and node.arg.name in network.dims.signals and network.dims.samples:
+        # \delta_T, \delta_{t+1}: the signal at that step (dL/dh_T, dL/dh_{t+1})
+        at_step = rename_indices(network.dims.signals[node.arg.name],
+                                 {network.dims.samples: node.index})
+        return derivative_key(at_step, problem, part)
     if isinstance(node, Ref) and network.is_signal(node.name):
         slots, definition = network.signals[node.name]
         renamed = rename_indices(definition, dict(zip(slots, node.indices)))
@@ -445,6 +510,10 @@ def _is_signal_definition(node: Deriv, problem: Problem) -> bool:
     dims = problem.network.dims
     if dims is not None and node in dims.signals.values():  # dL/ds, the signal delta_2
         return True
+    if dims is not None and dims.steps and dims.samples and isinstance(node.wrt, Sample):
+        at_step = {dims.samples: node.wrt.index}  # dL/dh_{t+1}: the signal delta_{t+1}
+        if any(rename_indices(signal, at_step) == node for signal in dims.signals.values()):
+            return True
     for _slots, definition in problem.network.signals.values():
         wrt = definition.wrt
         if isinstance(node.wrt, Ref) and isinstance(wrt, Ref) and node.wrt.name == wrt.name:

@@ -555,9 +555,11 @@ def _segment_answer(
     return ExtractedAnswer(segment.part, latex, _line_of(line_starts, base + chains[0][0].offset))
 
 
+# A remark starts the prose between two chains (", where", "and since", "(using"); a remark
+# word further on ("$V$ is shared by every step:") leaves the next chain a statement.
 _SIDE_PROSE = re.compile(
-    r"\b(?:where|since|because|with|for all|for every|for each|using|by|note|given|here|"
-    r"recall|provided|assuming)\b", re.IGNORECASE)
+    r"^[\s,;:.()\-]*(?:(?:and|or|so|then)\s+)?\b(where|since|because|with|for all|for every"
+    r"|for each|using|by|note|given|here|recall|provided|assuming)\b", re.IGNORECASE)
 
 
 def _joined(region: str, chains: list[list[_Piece]]) -> str:
@@ -572,10 +574,10 @@ def _joined(region: str, chains: list[list[_Piece]]) -> str:
     for before, chain in zip(chains, chains[1:]):
         same_display = before[-1].region == chain[0].region
         prose = "" if same_display else region[before[-1].region_end:chain[0].region]
-        word = _SIDE_PROSE.search(_without_math_markup(prose))
+        word = _SIDE_PROSE.search(_without_math_markup(prose).strip())
         text = " ".join(piece.text for piece in chain)
         if word:
-            joint = f" \\quad \\text{{{word.group().lower()}}} \\quad "
+            joint = f" \\quad \\text{{{word.group(1).lower()}}} \\quad "
         elif text.startswith(_CONTINUATION_OPERATORS):
             joint = " ; "  # another display that starts with + does not go on from this one
         else:

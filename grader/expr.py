@@ -16,6 +16,7 @@ from html import escape
 from . import functions
 from .errors import EvaluationError, GraderError
 from .greek import LETTERS
+from .indices import bound_latex, is_compound, letters_of, renamed
 
 
 class Expr:
@@ -127,9 +128,15 @@ class Sum(Expr):
     index: str
     body: Expr
     over: str = ""
+    lower: str = ""   # bounds other than the whole range (grader.indices), both or neither:
+    upper: str = ""   # "2" and "T", "max(1,i-P+1)" and "min(M,i)"
 
     def children(self):
         return (self.body,)
+
+    def with_body(self, body: Expr) -> Sum:
+        """The same sum (index, range and bounds) over another body."""
+        return Sum(self.index, body, self.over, self.lower, self.upper)
 
 
 @dataclass(frozen=True)
@@ -246,6 +253,7 @@ class Sample(Expr):
 
     arg: Ref
     index: str
+    step: bool = False  # a time step of a sequence, written as a subscript: h_{t-1}
 
     def children(self):
         return (self.arg,)
@@ -255,24 +263,27 @@ MATRIX_NODES = (Transpose, MatMul, Hadamard, Diag, Ones, Identity, Entries, Entr
 
 
 def is_concrete(index: str) -> bool:
-    """Whether an index names one unit (``1``, ``2``, the last ``K``) rather than ranging."""
-    return not index[:1].islower()
+    """Whether an index names one unit (``1``, ``2``, the last ``K``, ``T-1``) rather than
+    ranging (``k``, ``t-1``)."""
+    return not index[:1].islower() and not letters_of(index)
 
 
 def free_indices(expr: Expr) -> frozenset[str]:
     """Index letters left free in ``expr`` (not bound by a sum; ``w_{j1}`` leaves only j)."""
     if isinstance(expr, Ref):
-        return frozenset(i for i in expr.indices if not is_concrete(i))
+        return frozenset(letter for i in expr.indices for letter in letters_of(i))
     if isinstance(expr, Kronecker):
         return frozenset(i for i in (expr.first, expr.second) if not is_concrete(i))
     if isinstance(expr, Sum):
-        return free_indices(expr.body) - {expr.index}
+        bounds = {letter for bound in (expr.lower, expr.upper) if bound
+                  for letter in letters_of(bound)}
+        return (free_indices(expr.body) - {expr.index}) | bounds
     if isinstance(expr, Entries):
         return free_indices(expr.body) - {expr.rows, expr.cols}
     if isinstance(expr, Entry):
-        return frozenset(i for i in expr.indices if not is_concrete(i))
+        return frozenset(letter for i in expr.indices for letter in letters_of(i))
     if isinstance(expr, Sample):
-        return frozenset({expr.index})
+        return frozenset(letters_of(expr.index))
     if isinstance(expr, Deriv):
         return free_indices(expr.of) | free_indices(expr.wrt)
     out: frozenset[str] = frozenset()
@@ -300,13 +311,21 @@ def name_latex(name: str) -> str:
         return name_latex(base) + "_{" + label + "}"
     if name in LETTERS:
         return "\\" + name
+    if is_hatted(name):  # yhat: \hat{y}
+        return f"\\hat{{{name[0]}}}"
     return functions.latex(name) or name
+
+
+def is_hatted(name: str) -> bool:
+    """Whether a name is a letter with a hat (``\\hat{y}`` is read as the name ``yhat``)."""
+    return len(name) == 4 and name.endswith("hat") and name[0].isalpha()
 
 
 def _indices_latex(indices: tuple[str, ...]) -> str:
     if not indices:
         return ""
-    return "_{" + "".join(indices) + "}"
+    joiner = "," if len(indices) > 1 and any(is_compound(i) for i in indices) else ""
+    return "_{" + joiner.join(indices) + "}"
 
 
 def _prec(expr: Expr) -> int:
@@ -399,6 +418,8 @@ def to_latex(expr: Expr) -> str:
         return to_latex(expr.body)
     if isinstance(expr, Entry):
         return f"\\left({to_latex(expr.arg)}\\right){_indices_latex(expr.indices)}"
+    if isinstance(expr, Sample) and expr.step:
+        return f"{to_latex(expr.arg)}_{{{expr.index}}}"
     if isinstance(expr, Sample):
         return f"{to_latex(expr.arg)}^{{({expr.index})}}"
     if isinstance(expr, Ones):
@@ -431,7 +452,9 @@ def to_latex(expr: Expr) -> str:
     if isinstance(expr, Kronecker):
         return f"\\delta_{{{expr.first}{expr.second}}}"
     if isinstance(expr, Sum):
-        return f"\\sum_{{{expr.index}}} {wrap(expr.body, _after_sign(expr.body))}"
+        bounds = (f"_{{{expr.index}={bound_latex(expr.lower)}}}^{{{bound_latex(expr.upper)}}}"
+                  if expr.lower else f"_{{{expr.index}}}")
+        return f"\\sum{bounds} {wrap(expr.body, _after_sign(expr.body))}"
     if isinstance(expr, Deriv):
         d = "\\partial" if expr.partial else "d"
         if isinstance(expr.of, (Ref, Var)):
@@ -444,6 +467,8 @@ def _mi(name: str) -> str:
     base, mark, label = name.partition("_")
     if mark and base and label:  # W_2, delta_1: a subscripted name
         return f"<msub>{_mi(base)}<mn>{escape(label)}</mn></msub>"
+    if is_hatted(name):
+        return f"<mover><mi>{escape(name[0])}</mi><mo>^</mo></mover>"
     text = name_latex(name)
     symbol = LETTERS.get(name, text)
     return f"<mi>{escape(symbol if name in LETTERS else functions.plain(name) or symbol)}</mi>"
@@ -493,6 +518,8 @@ def _mml(expr: Expr) -> str:
         return _mml(expr.body)
     if isinstance(expr, Entry):
         return f"<msub>{_paren(_mml(expr.arg))}<mi>{escape(''.join(expr.indices))}</mi></msub>"
+    if isinstance(expr, Sample) and expr.step:
+        return f"<msub>{_mml(expr.arg)}<mi>{escape(expr.index)}</mi></msub>"
     if isinstance(expr, Sample):
         index = _paren(f"<mi>{escape(expr.index)}</mi>")
         return f"<msup>{_mml(expr.arg)}{index}</msup>"
@@ -530,6 +557,11 @@ def _mml(expr: Expr) -> str:
         return f"<mrow>{name}{_paren(_mml(expr.arg))}</mrow>"
     if isinstance(expr, Kronecker):
         return f"<msub><mi>δ</mi><mi>{escape(expr.first + expr.second)}</mi></msub>"
+    if isinstance(expr, Sum) and expr.lower:
+        return (f"<mrow><munderover><mo>∑</mo><mrow><mi>{escape(expr.index)}</mi><mo>=</mo>"
+                f"<mi>{escape(bound_latex(expr.lower))}</mi></mrow>"
+                f"<mi>{escape(bound_latex(expr.upper))}</mi></munderover>"
+                f"{wrap(expr.body, _after_sign(expr.body))}</mrow>")
     if isinstance(expr, Sum):
         return (f"<mrow><munder><mo>∑</mo><mi>{escape(expr.index)}</mi></munder>"
                 f"{wrap(expr.body, _after_sign(expr.body))}</mrow>")
@@ -557,7 +589,7 @@ def map_children(expr: Expr, f) -> Expr:
     if isinstance(expr, Call):
         return Call(expr.func, expr.order, f(expr.arg))
     if isinstance(expr, Sum):
-        return Sum(expr.index, f(expr.body), expr.over)
+        return expr.with_body(f(expr.body))
     if isinstance(expr, Deriv):
         return Deriv(f(expr.of), f(expr.wrt), expr.partial)
     if isinstance(expr, Transpose):
@@ -574,7 +606,7 @@ def map_children(expr: Expr, f) -> Expr:
         return Entry(f(expr.arg), expr.indices)
     if isinstance(expr, Sample):
         arg = f(expr.arg)
-        return Sample(arg, expr.index) if isinstance(arg, Ref) else arg
+        return Sample(arg, expr.index, expr.step) if isinstance(arg, Ref) else arg
     return expr
 
 
@@ -583,20 +615,22 @@ def rename_indices(expr: Expr, mapping: dict[str, str]) -> Expr:
     if not mapping:
         return expr
     if isinstance(expr, Ref):
-        return Ref(expr.name, tuple(mapping.get(i, i) for i in expr.indices))
+        return Ref(expr.name, tuple(renamed(i, mapping) for i in expr.indices))
     if isinstance(expr, Kronecker):
         return Kronecker(mapping.get(expr.first, expr.first),
                          mapping.get(expr.second, expr.second), expr.over)
     if isinstance(expr, Sum):
         inner = {k: v for k, v in mapping.items() if k != expr.index}
-        return Sum(expr.index, rename_indices(expr.body, inner), expr.over)
+        return Sum(expr.index, rename_indices(expr.body, inner), expr.over,
+                   renamed(expr.lower, inner) if expr.lower else "",
+                   renamed(expr.upper, inner) if expr.upper else "")
     if isinstance(expr, Entries):
         inner = {k: v for k, v in mapping.items() if k not in (expr.rows, expr.cols)}
         return Entries(rename_indices(expr.body, inner), expr.rows, expr.cols)
     if isinstance(expr, Entry):  # the vector itself has no free letters: only the entry's
-        return Entry(expr.arg, tuple(mapping.get(i, i) for i in expr.indices))
+        return Entry(expr.arg, tuple(renamed(i, mapping) for i in expr.indices))
     if isinstance(expr, Sample):
-        return Sample(expr.arg, mapping.get(expr.index, expr.index))
+        return Sample(expr.arg, renamed(expr.index, mapping), expr.step)
     return map_children(expr, lambda child: rename_indices(child, mapping))
 
 
@@ -645,7 +679,7 @@ def differentiate(expr: Expr, name: str) -> Expr:
     if isinstance(expr, Call):
         return _mul([Call(expr.func, expr.order + 1, expr.arg), differentiate(expr.arg, name)])
     if isinstance(expr, Sum):
-        return Sum(expr.index, differentiate(expr.body, name), expr.over)
+        return expr.with_body(differentiate(expr.body, name))
     raise EvaluationError(f"cannot differentiate {type(expr).__name__} by {name}")
 
 

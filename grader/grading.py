@@ -36,6 +36,7 @@ from .expr import (
     Expr,
     MatMul,
     Ref,
+    Sum,
     Var,
     free_indices,
     is_concrete,
@@ -118,6 +119,8 @@ def _grade(problem: Problem, part: Part, latex: str | None) -> PartResult:
     interpreted = to_latex(answer)
     units = sorted({to_latex(node) for node in answer.walk() if isinstance(node, Ref)
                     and any(is_concrete(i) for i in node.indices)})
+    if any(isinstance(node, Sum) and node.lower for node in answer.walk()):
+        units = []  # e_1 + \sum_{n=2}^{M} e_n: a boundary split off a sum, any size checked
     if restates_question(answer, problem, part):
         result = _result(part, Verdict.INCORRECT,
                          "Circular: your answer restates the quantity the question asks for "
@@ -263,6 +266,19 @@ def _verdict(part: Part, checker: PartChecker, answer: Expr, text: str, interpre
     mistake = _known_mistake(checker, part, answer)
     if mistake is not None:
         return _mistake_result(part, mistake, text, interpreted)
+    if numeric.agreement is Agreement.NOT_FINITE:
+        missing = checker.missing_entry(answer)
+        if isinstance(missing, Sum):
+            return _result(part, Verdict.INCORRECT,
+                           f"The sum over {missing.index} runs past the range of {missing.index}"
+                           f" (in ${to_latex(missing)}$), over terms that have no value there.",
+                           text, interpreted, flags=["out-of-range"])
+        if missing is not None:
+            return _result(part, Verdict.INCORRECT,
+                           f"${to_latex(missing)}$ does not exist on every network: it reaches "
+                           "past the range of its index (a step after the last, a unit beyond "
+                           "the end), where the problem gives it no value.", text, interpreted,
+                           flags=["out-of-range"])
     return _result(part, Verdict.INCORRECT, _generic_feedback(numeric), text, interpreted)
 
 

@@ -120,6 +120,7 @@ class Dims:
     signals: Mapping[str, Expr] = field(default_factory=dict)  # as written: delta_2 -> dL/ds
     samples: str | None = None     # the index letter over the training examples (n)
     per_sample: frozenset[str] = frozenset()  # names with one value per example: x^{(n)}
+    steps: bool = False  # ``samples`` are the time steps of a sequence, written h_t, h_{t-1}
 
     def __hash__(self) -> int:
         return self._hash
@@ -128,7 +129,7 @@ class Dims:
     def _hash(self) -> int:  # worked out once: every lowering is cached by (expr, dims)
         return hash((tuple(sorted(self.shapes.items())), tuple(sorted(self.letters.items())),
                      self.layout, tuple(sorted(self.signals.items(), key=repr)), self.samples,
-                     self.per_sample))
+                     self.per_sample, self.steps))
 
     def slots(self, name: str) -> tuple[str, ...]:
         """The index letters of ``name``'s entries in slot order (W_1 -> ("j", "d")); a
@@ -194,6 +195,9 @@ class _Lowering:
         if isinstance(expr, Ref):
             if expr.indices or expr.name not in dims.shapes:
                 return _Lowered(expr, SCALAR, None, None)  # an entry, or a scalar quantity
+            if expr.name in dims.per_sample and dims.steps:
+                raise ShapeMismatch(f"${to_latex(expr)}$ has one value per time step: write "
+                                    f"${to_latex(Sample(expr, dims.samples or 't', True))}$")
             if expr.name in dims.per_sample:
                 raise ShapeMismatch(f"${to_latex(expr)}$ has one value per example: write "
                                     f"${to_latex(Sample(expr, dims.samples or 'n'))}$")
@@ -229,13 +233,13 @@ class _Lowering:
             row, col = self.index(expr.size), self.index(expr.size)
             return _Lowered(Kronecker(row, col, self.dims.letters[expr.size]),
                             Shape(expr.size, expr.size), row, col)
-        if isinstance(expr, Ones):  # (a transposed one reaches here through Transpose)
+        if isinstance(expr, Ones) or (isinstance(expr, Transpose)
+                                      and isinstance(expr.arg, Ones)):
             raise ShapeMismatch("\\mathbf{1} is read only in a product, as in "
                                 "\\mathbf{1}^\\top v (the sum of v's entries)")
         if isinstance(expr, Sum):
             body = self.lower(expr.body)
-            return _Lowered(Sum(expr.index, body.expr, expr.over), body.shape, body.row,
-                            body.col)
+            return _Lowered(expr.with_body(body.expr), body.shape, body.row, body.col)
         if isinstance(expr, Deriv):
             return self.derivative(expr)
         raise ShapeMismatch(f"cannot read {type(expr).__name__} in vector-matrix notation")
@@ -256,7 +260,8 @@ class _Lowering:
         if not items:
             return self.lower(factors[0])
         acc: _Lowered | None = None
-        pending_sums = 0  # \mathbf{1}^\top waiting for the column it sums
+        pending_diag: list[Diag] = []  # diag(v) waiting for the factor it scales
+        pending_sums = 0              # \mathbf{1}^\top waiting for the vector it sums
         for factor in items:
             if isinstance(factor, Transpose) and isinstance(factor.arg, Ones):
                 pending_sums += 1
@@ -269,7 +274,16 @@ class _Lowering:
                 acc = _Lowered(self.sum(acc.col, acc.expr), Shape(acc.shape.rows, None),
                                acc.row, None)
                 continue
+            if isinstance(factor, Diag):
+                if acc is not None and not acc.shape.scalar:
+                    acc = self.times_diag(acc, factor, whole)
+                else:
+                    pending_diag.append(factor)
+                continue
             item = self.lower(factor)
+            for diag in reversed(pending_diag):
+                item = self.diag_times(diag, item, whole)
+            pending_diag = []
             for _ in range(pending_sums):
                 if item.shape.rows is None:
                     raise ShapeMismatch(f"in ${to_latex(whole)}$, \\mathbf{{1}}^\\top sums "
@@ -283,6 +297,9 @@ class _Lowering:
         if pending_sums:
             raise ShapeMismatch(f"in ${to_latex(whole)}$, \\mathbf{{1}}^\\top has no "
                                 "column after it to sum")
+        if pending_diag:
+            diagonal = self.diagonal_matrix(pending_diag[-1])
+            acc = diagonal if acc is None else self.times(acc, diagonal, whole)
         assert acc is not None  # a product has factors
         return acc
 
@@ -294,7 +311,7 @@ class _Lowering:
         at = factors.index(identity)
         for neighbour, side in ((factors[at - 1] if at else None, "cols"),
                                 (factors[at + 1] if at + 1 < len(factors) else None, "rows")):
-            if neighbour is None or isinstance(neighbour, (Identity, Ones)) \
+            if neighbour is None or isinstance(neighbour, (Identity, Ones, Diag)) \
                     or (isinstance(neighbour, Transpose) and isinstance(neighbour.arg, Ones)):
                 continue
             shape = self.lower(neighbour).shape
@@ -343,11 +360,8 @@ class _Lowering:
         return _Lowered(rename_indices(whole.expr, mapping), SCALAR, None, None)
 
     def diagonal_matrix(self, diag: Diag) -> _Lowered:
-        """diag(v): v_r where the row and the column agree, else 0."""
-        vector = self.lower(diag.arg)
-        if vector.shape.scalar or (vector.shape.rows and vector.shape.cols):
-            raise ShapeMismatch(f"diag takes a vector, and ${to_latex(diag.arg)}$ is "
-                                f"{vector.shape.describe()}")
+        """diag(v) on its own: v_r where the row and the column agree, else 0."""
+        vector = self._diagonal(diag, diag)
         size = vector.shape.rows or vector.shape.cols
         index = vector.row or vector.col
         assert size is not None and index is not None
@@ -372,6 +386,37 @@ class _Lowering:
         assert left.col is not None and right.row is not None
         body = Mul((left.expr, rename_indices(right.expr, {right.row: left.col})))
         return _Lowered(self.sum(left.col, body), shape, left.row, right.col)
+
+    def _diagonal(self, diag: Diag, whole: Expr) -> _Lowered:
+        vector = self.lower(diag.arg)
+        if vector.shape.scalar or (vector.shape.rows and vector.shape.cols):
+            raise ShapeMismatch(f"diag takes a vector, and ${to_latex(diag.arg)}$ is "
+                                f"{vector.shape.describe()}")
+        return vector
+
+    def diag_times(self, diag: Diag, item: _Lowered, whole: Expr) -> _Lowered:
+        vector = self._diagonal(diag, whole)
+        size = vector.shape.rows or vector.shape.cols
+        if item.shape.scalar or item.shape.rows != size:
+            raise ShapeMismatch(f"the product ${to_latex(whole)}$ is not defined: diag of a "
+                                f"vector of {size} is {size}\u00d7{size}, and it multiplies "
+                                f"{item.shape.describe()}")
+        index = vector.row or vector.col
+        assert index is not None and item.row is not None
+        scaled = Mul((rename_indices(vector.expr, {index: item.row}), item.expr))
+        return _Lowered(scaled, item.shape, item.row, item.col)
+
+    def times_diag(self, item: _Lowered, diag: Diag, whole: Expr) -> _Lowered:
+        vector = self._diagonal(diag, whole)
+        size = vector.shape.rows or vector.shape.cols
+        if item.shape.cols != size:
+            raise ShapeMismatch(f"the product ${to_latex(whole)}$ is not defined: "
+                                f"{item.shape.describe()} multiplies diag of a vector of "
+                                f"{size}, which is {size}\u00d7{size}")
+        index = vector.row or vector.col
+        assert index is not None and item.col is not None
+        scaled = Mul((item.expr, rename_indices(vector.expr, {index: item.col})))
+        return _Lowered(scaled, item.shape, item.row, item.col)
 
     def elementwise(self, expr: Hadamard) -> _Lowered:
         items = [self.lower(f) for f in expr.factors]

@@ -6,10 +6,15 @@ instance: random layer sizes, random inputs, weights and targets, and one smooth
 for the generic g; ``Network.symbolic`` builds a small instance whose leaves are SymPy symbols
 and whose g is an undefined function. Either gives an ``Evaluator`` that reads any expression of
 the problem, signals and derivatives included (backprop through the equations).
+
+Sizes are drawn per instance, sequence lengths T included, and a size may follow from others
+(M = N - P + 1). A recurrent equation (``h_t = \\tanh(W h_{t-1} + ...)``, its start h_0 = 0
+from ``zero_outside``) is unrolled: evaluated once per step from zeros.
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import cache
@@ -20,6 +25,7 @@ import sympy
 
 from .errors import EvaluationError
 from .expr import Deriv, Expr, Ref, free_indices
+from .indices import Affine, is_compound
 from .matrices import Dims
 from .tensor import Backend, Evaluator, Tensor
 
@@ -131,6 +137,9 @@ class Symbolic(Backend):
     def log(self, array):
         return np.frompyfunc(sympy.log, 1, 1)(array)
 
+    def undefined(self):
+        return sympy.nan
+
     def eye(self, n: int):
         return np.eye(n, dtype=int).astype(object)
 
@@ -151,6 +160,9 @@ class Precise(Backend):
 
     def log(self, array):
         return np.frompyfunc(mpmath.log, 1, 1)(array)
+
+    def undefined(self):
+        return mpmath.nan
 
     def eye(self, n: int):
         return np.eye(n, dtype=int).astype(object)
@@ -232,6 +244,11 @@ class Equation:
     rhs: Expr
     latex: str = ""
 
+    @property
+    def recurrent(self) -> bool:
+        """Whether the quantity is defined from its own earlier steps (h_t from h_{t-1})."""
+        return any(isinstance(node, Ref) and node.name == self.name for node in self.rhs.walk())
+
 
 @dataclass(frozen=True)
 class Network:
@@ -246,6 +263,10 @@ class Network:
     simplex: frozenset[str] = frozenset()     # leaves that are distributions over their last
     #                                           index: positive, summing to 1 (softmax targets)
     dims: Dims | None = None                  # vector-matrix notation: shapes and layout
+    zero_outside: frozenset[str] = frozenset()  # names that are 0 indexed outside their range
+    #                                             (h_0 = 0; e_m = 0 beyond 1..M); others are
+    #                                             undefined there
+    derived: dict[str, Affine] = field(default_factory=dict)  # size -> formula: M = N - P + 1
 
     def quantities(self) -> dict[str, tuple[str, ...]]:
         out = dict(self.leaves)
@@ -264,7 +285,7 @@ class Network:
         """A random instance with ``activation`` as g (random sizes unless given)."""
         rng = np.random.default_rng(seed)
         if sizes is None:
-            sizes = _layer_sizes(rng, self.ranges)
+            sizes = _layer_sizes(rng, self.ranges, self.derived)
         values = {}
         for name, slots in self.leaves.items():
             shape = tuple(sizes[s] for s in slots)
@@ -280,7 +301,7 @@ class Network:
     def symbolic(self, activation: str = "generic", sizes: dict[str, int] | None = None,
                  variables: tuple[str, ...] = ()) -> Evaluator:
         """An instance whose leaves are symbols (two units per layer unless sizes are given)."""
-        sizes = sizes or {r: 2 for r in self.ranges}
+        sizes = sizes or _small_sizes(self.ranges, self.derived)
         values = {}
         for name, slots in self.leaves.items():
             shape = tuple(sizes[s] for s in slots)
@@ -330,9 +351,17 @@ class Network:
         evaluator.given = given
         with np.errstate(all="ignore"):
             for equation in self.equations:
-                t = evaluator.value(equation.rhs)
-                values[equation.name] = np.array(t.aligned(equation.indices)) \
-                    if t.axes != equation.indices else t.array
+                passes = 1
+                if equation.recurrent:  # h_t from h_{t-1}: start from 0, one step a pass
+                    shape = tuple(sizes[letter] for letter in equation.indices)
+                    values[equation.name] = np.full(
+                        shape, backend.number(Fraction(0)), dtype=backend.dtype)
+                    passes = evaluator.steps(equation) + 1
+                for _ in range(passes):
+                    evaluator.cache.clear()
+                    t = evaluator.value(equation.rhs)
+                    values[equation.name] = np.array(t.aligned(equation.indices)) \
+                        if t.axes != equation.indices else t.array
         evaluator.cache.clear()
         return evaluator
 
@@ -342,7 +371,14 @@ class Network:
         known = set(self.leaves)
         for eq in self.equations:
             for node in eq.rhs.walk():
-                if isinstance(node, Ref) and node.name not in known:
+                if isinstance(node, Ref) and node.name == eq.name and eq.name not in known:
+                    if not any(is_compound(index) for index in node.indices):
+                        problems.append(f"{eq.latex}: {node.name} is defined from itself "
+                                        "(a recurrence reads an earlier step, as in h_{t-1})")
+                    elif node.name not in self.zero_outside:
+                        problems.append(f"{eq.latex}: a recurrence needs its start: list "
+                                        f"{node.name} in zero_outside ({node.name}_0 = 0)")
+                elif isinstance(node, Ref) and node.name not in known:
                     problems.append(f"{eq.latex}: {node.name} is used before it is defined")
             if free_indices(eq.rhs) != set(eq.indices):
                 problems.append(f"{eq.latex}: the right-hand side's free indices "
@@ -362,11 +398,46 @@ def _close_simplex(array: np.ndarray) -> None:
         entries[-1] = 1 - sum(entries[:-1])
 
 
-def _layer_sizes(rng, ranges: dict[str, str]) -> dict[str, int]:
+def _layer_sizes(rng, ranges: dict[str, str],
+                 derived: dict[str, Affine] | None = None) -> dict[str, int]:
     """A size for each index letter: one draw per size letter, so two letters over one range
-    (k and l over the K outputs) have the same size, and different ranges differ."""
-    by_size = _distinct_sizes(rng, list(dict.fromkeys(ranges.values())))
+    (k and l over the K outputs) have the same size, and different ranges differ. A derived
+    size (M = N - P + 1) follows from the others; they are drawn again until it is 2 or more."""
+    derived = derived or {}
+    drawn = [s for s in dict.fromkeys(ranges.values()) if s not in derived]
+    for _ in range(100):
+        by_size = _distinct_sizes(rng, drawn)
+        by_size.update(_derived_sizes(by_size, derived))
+        if all(by_size[s] >= 2 for s in derived):
+            break
     return {letter: by_size[size] for letter, size in ranges.items()}
+
+
+def _small_sizes(ranges: dict[str, str], derived: dict[str, Affine]) -> dict[str, int]:
+    """The symbolic instance's sizes: 2 units per range; with derived sizes, the smallest
+    drawn sizes (2 to 4) that make every derived size 2 or more and, where they can, every size
+    different from the others (M = N - P + 1 takes N = 4, P = 2, M = 3), so a sum over the
+    wrong range is not proved right by coincidence."""
+    drawn = [s for s in dict.fromkeys(ranges.values()) if s not in derived]
+    by_size = dict.fromkeys(drawn, 2)
+    if derived:
+        best = None
+        for values in sorted(itertools.product(range(2, 5), repeat=len(drawn)), key=sum):
+            trial = dict(zip(drawn, values))
+            trial.update(_derived_sizes(trial, derived))
+            if any(trial[s] < 2 for s in derived):
+                continue
+            if len(set(trial.values())) == len(trial):
+                best = trial
+                break
+            best = best or trial
+        by_size = best or by_size
+    return {letter: by_size[size] for letter, size in ranges.items()}
+
+
+def _derived_sizes(by_size: dict[str, int], derived: dict[str, Affine]) -> dict[str, int]:
+    return {size: form.constant + sum(c * by_size[s] for s, c in form.sizes)
+            for size, form in derived.items()}
 
 
 def _distinct_sizes(rng, letters: list[str]) -> dict[str, int]:

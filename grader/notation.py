@@ -43,9 +43,11 @@ SYMBOLS = {
     "→": r"\to ", "⇒": r"\Rightarrow ", "⟹": r"\implies ", "∴": r"\therefore ",
     "′": "'", "´": "'", "’": "'", "ʹ": "'", "‘": "'", "ʼ": "'", "″": "''", "‴": "'''",
     "⟨": "(", "⟩": ")", "（": "(", "）": ")", "｛": "{", "｝": "}", "［": "[", "］": "]",
+    "‖": r"\| ",
     "ℯ": "e", "ℓ": "l", "⊙": r"\odot ", "∘": r"\circ ", "⊤": r"\top ", "⊺": r"\intercal ",
 }
 DOTS_ABOVE = {"\u0307": "'", "\u0308": "''"}  # combining dot and two dots above: g-dot is g'
+HAT = "\u0302"  # a combining circumflex: y followed by it is \hat{y}
 FRACTIONS = {"½": (1, 2), "⅓": (1, 3), "⅔": (2, 3), "¼": (1, 4), "¾": (3, 4), "⅕": (1, 5),
              "⅙": (1, 6), "⅛": (1, 8)}
 SPACES = frozenset("\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
@@ -164,6 +166,8 @@ def _plain(ch: str) -> str:
         return decomposed[0] + DOTS_ABOVE[decomposed[1]]
     if ch in DOTS_ABOVE:  # a combining dot after the letter
         return DOTS_ABOVE[ch]
+    if len(decomposed) == 2 and decomposed[0].isascii() and decomposed[1] == HAT:  # ŷ
+        return f"\\hat{{{decomposed[0]}}}"
     folded = unicodedata.normalize("NFKC", ch)  # 𝜎, 𝑥, ℎ, 𝜕, ｘ: a styled character is itself
     if len(folded) == 1 and folded != ch and (folded.isascii() or folded in BY_CHARACTER
                                               or folded in SYMBOLS):
@@ -181,6 +185,10 @@ def _unicode(source: Source) -> Source:
     n, at = len(text), 0
     while at < n:
         ch = text[at]
+        if ch.isascii() and ch.isalpha() and text[at + 1:at + 2] == HAT:  # y + U+0302
+            out.emit(f"\\hat{{{ch}}}", at)
+            at += 2
+            continue
         script = None if ch.isascii() else _script(ch)
         if script is None:
             plain = _plain(ch)
@@ -278,6 +286,8 @@ _INDICATOR = re.compile(r"\\(?:mathbf|boldsymbol|bm|pmb)\s*\{\s*1\s*\}"
                         r"(?=\s*(?:_|\[|\(|\\\{|\\left|\\[bB]igg?l?))")
 _MAX = re.compile(r"(?:\\max(?![A-Za-z])|\\(?:operatorname|mathrm)\s*\{\s*max\s*\})\s*"
                   r"(\\left\s*|\\[bB]igg?l?\s*)?(\(|\[|\\\{)")
+# h^{\odot 2}, h^{\circ 2}: the power entry by entry, which a power of a vector is already
+_HADAMARD_POWER = re.compile(r"\^\s*\{\s*\\(?:odot|circ)\s*\{?\s*(\d+)\s*\}?\s*\}")
 _CASES = re.compile(r"\\begin\s*\{(d?cases\*?)\}(.*?)\\end\s*\{\1\}", re.DOTALL)
 _CASE_WORDS = re.compile(r"\s*(?:,|;|:|\\[,;:! ]|\\q?quad(?![A-Za-z])|(?:if|for|when)(?![A-Za-z])"
                          r"|\\(?:text|textrm|mbox|mathrm)\s*\{\s*(?:if|for|when|falls)?\s*\})")
@@ -499,6 +509,7 @@ def normalise(text: str) -> Source:
     source = _over(source)
     source = _relu_max(source)
     source = substitute(source, _ELL, lambda m: "l ")
+    source = substitute(source, _HADAMARD_POWER, lambda m: ["^{", m.span(1), "}"])
     source = substitute(source, _PRIMES, _primes)
     source = substitute(source, _DOT, _dot)
     source = substitute(source, _ENVIRONMENT, lambda m: " ")

@@ -33,6 +33,8 @@ from .errors import (
     SpecError,
 )
 from .expr import Deriv, Expr, Var, free_indices
+from .indices import Affine, affine
+from .indices import canonical as canonical_index
 from .matrices import DENOMINATOR, LAYOUTS, Dims, Shape, lower_equation, parse_shape, shape_of
 from .network import Equation, Network
 from .reader import Vocabulary, read, read_expression
@@ -45,7 +47,11 @@ TOP_LEVEL_KEYS = frozenset({"id", "title", "points", "time_limit", "sigmoid_only
                             "form_credit", "step_deduction", "network", "parts"})
 NETWORK_KEYS = frozenset({"indices", "activation", "equations", "given", "positive", "simplex",
                           "shapes", "layout", "samples", "per_sample",
-                          "signals", "aliases"})
+                          "signals", "aliases", "sizes", "zero_outside", "steps",
+                          "per_step"})
+_CONDITION = re.compile(r"^\s*([a-z])\s*(<=|>=|<|>|\\leq?|\\geq?|\\neq?)\s*([A-Za-z0-9+\- ]+)$")
+_CONDITION_OPS = {"\\le": "<=", "\\leq": "<=", "\\ge": ">=", "\\geq": ">=", "\\ne": "!=",
+                  "\\neq": "!="}
 
 
 @dataclass(frozen=True)
@@ -81,6 +87,7 @@ class Part:
     reject: tuple[str, ...] = ()
     step_deduction: float = 0.0
     index_answers: bool = False            # a vector-matrix part reads (p_c - y_c) h_j too
+    where: tuple[str, str, str] | None = None  # asked only where "t < T": (t, "<", "T")
 
     @property
     def free(self) -> frozenset[str]:
@@ -368,8 +375,9 @@ class _SpecLoader:
         functions = frozenset({activation, "sigma"})
         aliases = self.aliases(self.get(table, "aliases", dict, where, default={}), quantities,
                                functions)
+        zero_outside = self.zero_outside(table, quantities, sizes)
         vocab = Vocabulary(ranges=sizes, quantities=quantities, functions=functions,
-                           range_names=range_names, aliases=aliases)
+                           range_names=range_names, aliases=aliases, zero_outside=zero_outside)
         equations = [Equation(name, idx, self.expression(right, vocab, key, None), latex)
                      for key, name, idx, right, latex in defined]
         signals = {}
@@ -382,7 +390,8 @@ class _SpecLoader:
         network = Network(ranges=sizes, leaves=leaves, equations=tuple(equations),
                           signals=signals, activation=activation,
                           simplex=self.leaf_names(table, "simplex", sizes, leaves, indexed=True),
-                          positive=self.leaf_names(table, "positive", sizes, leaves))
+                          positive=self.leaf_names(table, "positive", sizes, leaves),
+                          zero_outside=zero_outside, derived=self.derived_sizes(table, sizes))
         for problem in network.check():
             raise self.fail("network.equations", problem)
         return network, vocab
@@ -442,10 +451,27 @@ class _SpecLoader:
         per_sample = set(self.matrix_names(table, "per_sample", given))
         if per_sample and samples is None:
             raise self.fail("network.per_sample", "needs the examples' index: samples = \"n\"")
+        steps = self.get(table, "steps", str, where, default="") or None
+        if steps is not None:  # a sequence: h_t for t = 1..T, read with index arithmetic
+            if samples is not None:
+                raise self.fail("network.steps", "a problem has either samples or steps")
+            if steps not in sizes:
+                raise self.fail("network.steps", f"'{steps}' is not one of the indices "
+                                f"({', '.join(sizes)}): name the time steps' index there, as "
+                                'in t = { size = "T", means = "the time steps" }')
+            samples = steps
+            for n, written in enumerate(self.strings(table, "per_step", where, default=[])):
+                at = f"network.per_step[{n}]"
+                name = self.matrix_name(written, at)
+                if name not in given and name not in declared:
+                    raise self.fail(at, f"{written} has no shape in [network.shapes]")
+                per_sample.add(name)
+        elif "per_step" in table:
+            raise self.fail("network.per_step", "needs the time steps' index: steps = \"t\"")
 
         def dims_now() -> Dims:
             return Dims(dict(shapes), letters, layout, samples=samples,
-                        per_sample=frozenset(per_sample))
+                        per_sample=frozenset(per_sample), steps=steps is not None)
 
         def vocabulary() -> Vocabulary:
             dims = dims_now()
@@ -463,9 +489,13 @@ class _SpecLoader:
                 if not right:
                     raise self.fail(at, f"{latex!r} is not an equation")
                 written = _SAMPLE_MARK.sub("", left.strip())  # z^{(n)} = ...: one per example
+                if steps is not None:  # h_t = ...: one per time step
+                    written = re.sub(r"_\s*\{?\s*" + steps + r"\s*\}?\s*$", "", written)
                 name = self.matrix_name(written, at)
                 if name in shapes:
                     raise self.fail(at, f"{left.strip()} is defined twice")
+                if name in declared and name in per_sample:
+                    shapes[name] = declared[name]  # a recurrence reads its own h_{t-1}
                 rhs = self.expression(right, vocabulary(), at, None)
                 if key == "signals":
                     if not isinstance(rhs, Deriv):
@@ -498,10 +528,66 @@ class _SpecLoader:
             signals={name: (slots, expr) for name, slots, expr, _ in lowered["signals"]},
             activation=activation, dims=vocab.dims,
             simplex=self.matrix_names(table, "simplex", given, vectors=True),
-            positive=self.matrix_names(table, "positive", given))
+            positive=self.matrix_names(table, "positive", given),
+            zero_outside=frozenset(self.matrix_name(w, f"network.zero_outside[{n}]") for n, w
+                                   in enumerate(self.strings(table, "zero_outside", where,
+                                                             default=[]))),
+            derived=self.derived_sizes(table, sizes))
         for problem in network.check():
             raise self.fail("network.equations", problem)
         return network, vocab
+
+    def zero_outside(self, table: dict, quantities, sizes) -> frozenset[str]:
+        """[network] zero_outside: the names that are 0 indexed outside their range (x_0,
+        e_{M+1}, h_0); any other name has no value there, and an answer that needs one is
+        refused on the network."""
+        names = set()
+        for n, latex in enumerate(self.strings(table, "zero_outside", "network.", default=[])):
+            key = f"network.zero_outside[{n}]"
+            name, _ = self.definition_lhs(latex, key, sizes)
+            if name not in quantities:
+                raise self.fail(key, f"{latex} is not a quantity of this problem")
+            names.add(name)
+        return frozenset(names)
+
+    def derived_sizes(self, table: dict, sizes: dict[str, str]) -> dict[str, Affine]:
+        """[network.sizes]: sizes that follow from others, as in M = "N - P + 1"."""
+        out: dict[str, Affine] = {}
+        drawn = set(sizes.values())
+        for size, formula in self.get(table, "sizes", dict, "network.", default={}).items():
+            key = f"network.sizes.{size}"
+            if size not in drawn:
+                raise self.fail(key, "is not the size of an index in [network.indices]")
+            try:
+                form = affine(str(formula))
+            except GraderError:
+                form = None
+            if form is None or form.letters or not form.sizes \
+                    or any(s not in drawn or s in out or s == size for s, _ in form.sizes):
+                raise self.fail(key, 'must be other sizes added or subtracted, with a whole '
+                                'number, as in M = "N - P + 1"')
+            out[size] = form
+        return out
+
+    def condition(self, raw: dict, where: str, n: int, vocab) -> tuple[str, str, str] | None:
+        """A part's ``where = "t < T"``: the asked quantity is checked only where it holds."""
+        text = self.get(raw, "where", str, where, n, default="")
+        if not text:
+            return None
+        match = _CONDITION.match(text)
+        if match is None:
+            raise self.fail(f"{where}where", 'must be an index compared with a bound, as in '
+                            '"t < T" or "t \\le T-1"', n)
+        letter, op, bound = match.groups()
+        try:
+            form = affine(bound.replace(" ", ""))
+        except GraderError:
+            raise self.fail(f"{where}where", f"{bound!r} is not a bound", n) from None
+        if letter not in vocab.ranges or any(s not in vocab.ranges.values()
+                                             for s, _ in form.sizes):
+            raise self.fail(f"{where}where", f"'{letter}' must be an index and the bound "
+                            "made of sizes and numbers", n)
+        return letter, _CONDITION_OPS.get(op, op), canonical_index(form)
 
     def matrix_name(self, written: str, key: str) -> str:
         """``W_1``, ``x``, ``\\delta_2``, ``\\mathbf{W}_1``: a vector-matrix problem's name."""
@@ -646,7 +732,7 @@ class _SpecLoader:
         part_vocab = Vocabulary(ranges=vocab.ranges, quantities=vocab.quantities,
                                 functions=vocab.functions, variables=frozenset(variables),
                                 range_names=vocab.range_names, aliases=vocab.aliases,
-                                dims=vocab.dims)
+                                dims=vocab.dims, zero_outside=vocab.zero_outside)
         asks = self.get(raw, "asks", str, where, n)
         asks_expr = self.expression(asks, part_vocab, f"{where}asks", n)
         used = {node.name for node in asks_expr.walk() if isinstance(node, Var)}
@@ -696,7 +782,7 @@ class _SpecLoader:
                     pass  # a reject example may use a wrong index on purpose
         known = {"id", "points", "prompt", "asks", "reference", "variables", "activation",
                  "in_terms_of", "form", "form_credit", "sigmoid_only_credit", "mistakes",
-                 "accept", "reject", "step_deduction", "index_answers"}
+                 "accept", "reject", "step_deduction", "index_answers", "where"}
         for key in raw:
             if key not in known:
                 raise self.fail(f"{where}{key}", "is not a key of a part (see docs/authoring.md)",
@@ -716,6 +802,7 @@ class _SpecLoader:
             step_deduction=self.get(raw, "step_deduction", float, where, n,
                                     default=defaults["step_deduction"]),
             index_answers=self.index_answers(raw, where, n, vocab),
+            where=self.condition(raw, where, n, vocab),
         )
 
     def index_answers(self, raw: dict, where: str, n: int, vocab: Vocabulary) -> bool:

@@ -66,6 +66,8 @@ from .expr import (
     substitute,
     to_latex,
 )
+from .indices import affine, is_compound, letters_of
+from .indices import canonical as canonical_index
 from .layout import MAIN, SIDE, statements
 from .matrices import Dims, holds_matrices, is_matrix_name, shape_of
 from .notation import Source, normalise
@@ -104,6 +106,7 @@ class Vocabulary:
     dims: Dims | None = None   # a vector-matrix problem: shapes of its vectors and matrices
     # names the answer itself defines ("with \\delta_o = y - t"): name -> (index letters, value)
     definitions: Mapping[str, tuple[tuple[str, ...], Expr]] = field(default_factory=dict)
+    zero_outside: frozenset[str] = frozenset()  # quantities that are 0 beyond their range
 
     def known_names(self) -> str:
         names = [name_latex(n) for n in sorted(self.quantities, key=str.lower)]
@@ -604,11 +607,31 @@ class _Reader:
                              "\\delta_1 w_{j1} + \\dots + \\delta_K w_{jK}", primary)
         elif kind == "sum_op":
             raise self.error("\\sum with nothing after it to add up", primary)
+        elif kind == "norm":
+            return self.norm(primary, sub, sup, scope)
+        elif kind == "extreme":
+            if str(primary.children[0]) == "max":
+                raise self.error("\\max is read only as the ReLU, \\max(0, z), and in the "
+                                 "bounds of a sum, as in \\sum_{n=\\max(1,i-P+1)}^{\\min(M,i)}; "
+                                 "the larger of two other expressions is not part of these "
+                                 "problems", primary)
+            raise self.error("\\min (the smaller of two expressions) is not part of these "
+                             "problems, except in the bounds of a sum, as in "
+                             "\\sum_{n=\\max(1,i-P+1)}^{\\min(M,i)}", primary)
         else:
             base = self.symbol(primary, sub[0] if sub else None, scope)
         if sup and self.vocab.dims is not None and isinstance(base, Ref) \
                 and base.name in self.vocab.dims.per_sample:
             mark = self.sample_mark(sup[0], scope)  # x^{(n)}, h^{(n)\top}
+            if mark is not None and self.vocab.dims.steps:
+                stepped = self.step(str(primary.children[0]), base.name,
+                                    _step_script(mark[0]), scope)
+                return Transpose(stepped) if mark[1] else stepped
+            if mark is None and self.vocab.dims.steps:
+                raise self.error(f"{name_latex(base.name)} has one value per time step: write "
+                                 f"{name_latex(base.name)}_{self.vocab.dims.samples} or "
+                                 f"{name_latex(base.name)}^{{({self.vocab.dims.samples})}}",
+                                 sup[0])
             if mark is None:
                 raise self.error(f"{name_latex(base.name)} has one value per example: write "
                                  f"{name_latex(base.name)}^{{({self.vocab.dims.samples})}}",
@@ -625,12 +648,76 @@ class _Reader:
             return _power(base, exponent, self, sup[0])
         return base
 
+    def norm(self, primary: Node, sub: list, sup: list, scope: _Scope) -> Expr:
+        """``\\|v\\|^2`` (also ``\\|v\\|_2^2``) is ``v^\\top v``; ``\\|v\\|`` its square root."""
+        dims = self.vocab.dims
+        if dims is None:
+            raise self.error("a norm \\|v\\| is read in vector-matrix problems only", primary)
+        if sub and not (len(_flat_tokens(sub[0].children[1])) == 1
+                        and str(_flat_tokens(sub[0].children[1])[0]) == "2"):
+            raise self.error("only the Euclidean norm is read: \\|v\\| or \\|v\\|_2", sub[0])
+        vector = self.expr(primary.children[1], scope)
+        try:
+            shape = shape_of(vector, dims)
+        except ShapeMismatch as err:
+            raise self.error(str(err), primary) from None
+        if shape.scalar or (shape.rows and shape.cols):
+            raise self.error(f"the norm of {shape.describe()} is not read here: write the "
+                             "norm of a vector, as in \\|\\hat{y}_t - y_t\\|^2", primary)
+        column = vector if shape.cols is None else Transpose(vector)
+        square: Expr = MatMul((Transpose(column), column))
+        if sup:
+            exponent = self.superscript_value(sup[0], scope)
+            if exponent == Num(Fraction(2)):
+                return square
+            return _power(_power(square, Num(Fraction(1, 2)), self, primary), exponent, self,
+                          sup[0])
+        return _power(square, Num(Fraction(1, 2)), self, primary)
+
+    def step(self, written: str, name: str, sub: Node, scope: _Scope) -> Expr:
+        """``h_t``, ``h_{t-1}``, ``\\delta_{t+1}``, ``y_T``: one time step of a per-step vector."""
+        dims = self.vocab.dims
+        assert dims is not None and dims.samples is not None
+        letters = self.index_letters(sub.children[1], scope)
+        shown = name_latex(written)
+        if len(letters) != 1:
+            raise self.error(f"{shown} takes one index, its time step, as in {shown}_"
+                             f"{dims.samples} or {shown}_{{{dims.samples}-1}}", sub)
+        index, token = letters[0]
+        size = self.vocab.ranges[dims.samples]
+        for letter in letters_of(index):
+            if letter in scope.bound and scope.bound[letter] is None:
+                scope.bound[letter] = dims.samples
+            have = scope.bound.get(letter, letter if letter in self.vocab.ranges else None)
+            if have is None or self.vocab.ranges.get(have) != size:
+                raise IndexMismatch(f"{shown}_{{{index}}}: the index of {shown} is its time "
+                                    f"step, {self.vocab.range_names.get(dims.samples, '')}, "
+                                    f"but you wrote {letter} there")
+        if not letters_of(index):
+            if index.isdigit():
+                if int(index) < 1:
+                    raise self.error("time steps are counted from 1", token)
+            elif index != size and not is_compound(index):
+                raise IndexMismatch(f"{shown}_{{{index}}}: the index of {shown} is its time "
+                                    f"step, 1..{size}, but you wrote {index} there")
+        return Sample(Ref(name), index, True)
+
     def sample_mark(self, script: Node, scope: _Scope) -> tuple[str, bool] | None:
         """``^{(n)}`` (one example) and ``^{(n)\\top}`` (its transpose): (letter, transposed)."""
         assert self.vocab.dims is not None
         tokens = [t for t in _flat_tokens(script.children[1])
                   if t.type not in ("LBRACE", "RBRACE")]
         kinds = [t.type for t in tokens]
+        if self.vocab.dims.steps and kinds[:1] == ["LPAR"] and "RPAR" in kinds:
+            # h^{(t)}, h^{(t-1)\top}: the time step written as a superscript in brackets
+            close = kinds.index("RPAR")
+            rest = tokens[close + 1:]
+            if len(rest) > 1 or (rest and (rest[0].type, str(rest[0])) != ("LETTER", "T")) \
+                    or close < 2:
+                return None
+            inner = tokens[1:close]
+            index = self.index_arithmetic(inner, scope) if len(inner) > 1 else str(inner[0])
+            return index, bool(rest)
         if kinds[:3] != ["LPAR", "LETTER", "RPAR"] or len(tokens) > 4 or (
                 len(tokens) == 4 and (kinds[3], str(tokens[3])) != ("LETTER", "T")):
             return None
@@ -716,6 +803,9 @@ class _Reader:
             if written in vocab.definitions:
                 return self.defined(written, sub, primary, scope)
         if vocab.dims is not None and letters is None:
+            stepped = vocab.aliases.get(written, written)
+            if vocab.dims.steps and sub is not None and stepped in vocab.dims.per_sample:
+                return self.step(written, stepped, sub, scope)
             whole = self.matrix_name(written, sub)
             if whole is not None:
                 return whole
@@ -840,6 +930,12 @@ class _Reader:
                 f"the {('first', 'second', 'third', 'fourth')[min(place, 3)]} index"
             runs = self.vocab.range_names.get(slot, f"{slot} = 1..{sizes[slot]}")
             written_as = f"{shown}_{{{''.join(index for index, _ in letters)}}}"
+            if is_compound(letter):  # h_{t-1}, x_{n+p-1}: its letters were checked as read
+                for used in letters_of(letter):
+                    if used in scope.bound and scope.bound[used] is None \
+                            and affine(letter).letters == ((used, 1),):
+                        scope.bound[used] = slot  # \sum_m w_{m-1}: m runs over w's range
+                continue
             if is_concrete(letter):  # w_{j1}, \delta_K: one unit
                 if letter.isdigit():
                     if int(letter) < 1:
@@ -863,6 +959,9 @@ class _Reader:
                 raise self.error(
                     f"'{letter}' is not an index of this problem; its indices are "
                     + ", ".join(sorted(sizes)), token)
+            if sizes[have] != sizes[slot] and letter in scope.bound and have != letter \
+                    and name in self.vocab.zero_outside:
+                continue  # \sum_{n=1}^{N} e_n: the e_n past M are 0 (zero padding)
             if sizes[have] != sizes[slot]:
                 if letter in scope.bound and have != letter:  # \sum_{k=1}^{J} \delta_k
                     raise IndexMismatch(
@@ -886,7 +985,13 @@ class _Reader:
         for item in arg.children[1].children:
             if len(item.children) != 1:
                 raise self.error("an index must be a letter such as j or k", item)
-            for token in _flat_tokens(item):
+            tokens = _flat_tokens(item)
+            if len(tokens) > 2 and tokens[0].type == "LPAR" and tokens[-1].type == "RPAR":
+                tokens = tokens[1:-1]  # x_{(n+p-1)}
+            if any(t.type in ("PLUS", "MINUS") for t in tokens):  # h_{t-1}, x_{n+p-1}
+                letters.append((self.index_arithmetic(tokens, scope), tokens[0]))
+                continue
+            for token in tokens:
                 if token.type == "PRIME" and letters and not is_concrete(letters[-1][0]):
                     letters[-1] = (letters[-1][0] + "'", letters[-1][1])
                     continue
@@ -897,6 +1002,72 @@ class _Reader:
                     raise self.error("an index must be a letter such as j or k", token)
                 letters.append((str(token), token))
         return letters
+
+    def index_arithmetic(self, tokens: list[Token], scope: _Scope) -> str:
+        """``t-1``, ``n+p-1``, ``i-P+1``, ``T-1``: an index with arithmetic, as its canonical
+        string (grader.indices). Letters must be the problem's indices or a sum's, upper-case
+        letters its sizes."""
+        terms: list[str] = []
+        sign = "+"
+        expect_term = True
+        for token in tokens:
+            if token.type in ("PLUS", "MINUS"):
+                if not expect_term or not terms:
+                    sign = ("-" if (sign == "-") != (token.type == "MINUS") else "+")
+                    expect_term = True
+                    continue
+                raise self.error("an index is letters and whole numbers added or subtracted, "
+                                 "as in t-1 or n+p-1", token)
+            if not expect_term:
+                raise self.error("an index is letters and whole numbers added or subtracted, "
+                                 "as in t-1 or n+p-1 (write a sign between two letters)", token)
+            value = str(token)
+            if token.type == "NUMBER" and value.isdigit():
+                pass
+            elif token.type == "LETTER" and value.isupper():
+                if value not in self.vocab.ranges.values():
+                    raise self.error(f"'{value}' is not a size of this problem; its sizes are "
+                                     + ", ".join(sorted(set(self.vocab.ranges.values()))), token)
+            elif token.type == "LETTER":
+                if value not in self.vocab.ranges and value not in scope.bound:
+                    raise self.error(f"'{value}' is not an index of this problem; its indices "
+                                     "are " + ", ".join(sorted(self.vocab.ranges)), token)
+            else:
+                raise self.error("an index is letters and whole numbers added or subtracted, "
+                                 "as in t-1 or n+p-1", token)
+            terms.append(sign + value)
+            sign, expect_term = "+", False
+        if expect_term:
+            raise self.error("an index cannot end with a sign", tokens[-1])
+        return canonical_index(affine("".join(terms)))
+
+    def bound(self, node: Node, scope: _Scope, letter: str) -> str:
+        """A sum's bound: ``1``, ``T-1``, ``i``, ``\\max(1, i-P+1)`` (canonical strings)."""
+        tree = node
+        while isinstance(tree, Tree) and tree.data in ("braced", "items", "item", "expr",
+                                                       "term", "product", "factor"):
+            inside = [c for c in tree.children
+                      if not (isinstance(c, Token) and c.type in ("LBRACE", "RBRACE"))]
+            if len(inside) != 1:
+                break
+            tree = inside[0]
+        if isinstance(tree, Tree) and tree.data == "extreme":
+            kind = str(tree.children[0])
+            parts = [self.bound(item, scope, letter) for item in tree.children[2].children]
+            if len(parts) < 2:
+                raise self.error(f"\\{kind} takes two or more bounds, as in \\max(1, i-P+1)",
+                                 tree)
+            return f"{kind}({','.join(parts)})"
+        tokens = _flat_tokens(node)
+        if any(t.type not in ("PLUS", "MINUS", "NUMBER", "LETTER") for t in tokens) or not tokens:
+            raise self.error(f"the bounds of the sum over {letter} are whole numbers, sizes and "
+                             "indices added or subtracted, as in \\sum_{t=2}^{T} or "
+                             "\\sum_{n=\\max(1,i-P+1)}^{\\min(M,i)}", node)
+        index = self.index_arithmetic(tokens, scope)
+        if letter in letters_of(index):
+            raise self.error(f"the bounds of the sum over {letter} cannot depend on {letter}",
+                             node)
+        return index
 
     def joined_subscript(self, items, i: int, scope: _Scope) -> tuple[Expr, int] | None:
         """``w_jk``: LaTeX reads w_j times k; a quantity with two slots means w_{jk}."""
@@ -1327,20 +1498,34 @@ class _Reader:
         if letter not in self.vocab.ranges and letter in self.vocab.quantities:
             raise self.error(f"'{letter}' is a quantity, not an index", letters[0])
         sizes = self.vocab.ranges
+        start, end = "1", ""  # bounds other than the whole range: \\sum_{t=2}^{T}
         if lower is not None:
             low = _flat_tokens(lower)
             if len(low) != 1 or str(low[0]) != "1":
-                raise self.error(f"the sum over {letter} must start at 1", lower)
+                if len(low) == 1 and low[0].type == "NUMBER" and not str(low[0]).isdigit() \
+                        or str(low[0]) == "0" and len(low) == 1:
+                    raise self.error(f"the sum over {letter} must start at 1", lower)
+                start = self.bound(lower, scope, letter)
         over = None  # the index whose range the sum runs over; None: from the letter's first use
         if sup:
             upper = sup[0].children[1]
             tokens = _flat_tokens(upper)
             named = [i for i, size in sizes.items() if len(tokens) == 1 and str(tokens[0]) == size]
-            if not named:
+            if named:
+                over = named[0]
+            elif _is_bound(upper) and not (len(tokens) == 1 and (
+                    tokens[0].type != "LETTER" or str(tokens[0]) in (letter, *sizes.values())
+                    or str(tokens[0]).isupper())):
+                end = self.bound(upper, scope, letter)
+            else:
                 want = sizes.get(letter) or "the number of units (" + ", ".join(
                     sorted(set(sizes.values()))) + ")"
                 raise self.error(f"the sum over {letter} must run up to {want}", upper)
-            over = named[0]
+        elif start != "1":
+            raise self.error(f"\\sum_{{{letter}={start}}} needs its end too, as in "
+                             f"\\sum_{{{letter}={start}}}^{{T}}", primary)
+        if over is None and end and letter in sizes:
+            over = letter
         inner = scope.inner()
         inner.bound[letter] = over
         body = self.items([(None, rest[0][1])] + rest[1:], inner, primary)
@@ -1350,7 +1535,9 @@ class _Reader:
                 raise self.error(f"the sum over {letter} adds up nothing indexed by {letter}",
                                  primary)
             over = letter
-        return Sum(letter, body, over)
+        if start == "1" and end in ("", sizes[over]):
+            return Sum(letter, body, over)
+        return Sum(letter, body, over, start, end or sizes[over])
 
     def sum_without_index(self, primary: Node, rest, scope: _Scope) -> Expr:
         """``\\sum w_{jk}\\delta_k``: the one index that can be meant (not the answer's own)."""
@@ -1471,6 +1658,18 @@ def _matrix_times(left: Expr, right: Expr, elementwise: bool, dims: Dims) -> Exp
         return _times(left, right)
     factors = left.factors if isinstance(left, MatMul) else (left,)
     return MatMul(factors + (right,))
+
+
+def _step_script(index: str) -> Tree:
+    """A subscript tree holding a time step already read (``t-1``), for ``_Reader.step``."""
+    return Tree("subscript", [Token("SUB", "_"), Token("LETTER", index)])
+
+
+def _is_bound(node: Node) -> bool:
+    """Whether a script reads as a sum's bound: signs, numbers and letters, or \\max/\\min."""
+    if isinstance(node, Tree) and any(sub.data == "extreme" for sub in node.iter_subtrees()):
+        return True
+    return all(t.type in ("PLUS", "MINUS", "NUMBER", "LETTER") for t in _flat_tokens(node))
 
 
 def _holds_matrices(expr: Expr, dims: Dims) -> bool:

@@ -74,10 +74,15 @@ TOKEN_NAMES = {
     "FRAC": "\\frac", "NUMBER": "a number", "LETTER": "a letter", "GREEK": "a Greek letter",
     "FUNC": "a function", "$END": "the end of the answer", "BAR": "'|'", "DOTS": "'\\dots'",
     "SQRT": "\\sqrt", "NABLA": "\\nabla", "COMPARE": "a comparison",
-    "INDICATOR": "\\mathbb{1}",
+    "INDICATOR": "\\mathbb{1}", "EXTREME": "\\max or \\min", "LNORM": "'\\|'",
+    "RNORM": "'\\|'",
 }
 
 _COMMAND = re.compile(r"\\([A-Za-z]+|.)")
+_HAT = re.compile(r"\\(?:hat|widehat)\s*(?:\{\s*\{?\s*([A-Za-z])\s*\}?\s*\}|([A-Za-z]))")
+_NORM = re.compile(r"\\(\||(?:Vert|lVert|rVert)(?![A-Za-z]))")
+NORMS = {"|": None, "Vert": None, "lVert": "LNORM", "rVert": "RNORM"}  # \|v\|: a norm
+_EXTREME_ARGUMENT = re.compile(r"\s*(?:\\left\s*|\\[bB]igg?l?\s*)?(?:\(|\\\{)")
 _NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 _WORD = re.compile(r"\\([A-Za-z]+)\s*\{\s*([^{}]*?)\s*\}")
 _EMPTY_GROUP = re.compile(r"\{\s*\}")
@@ -106,6 +111,7 @@ def tokenize(text: str) -> list[Token]:
         size = len(value) if length is None else length
         tokens.append(Token(kind, value, start_pos=at, end_pos=at + size))
 
+    norm_open = False  # \| opens a norm, the next one closes it
     while pos < n:
         ch = text[pos]
         if ch.isspace() or ch in "~&":
@@ -136,6 +142,18 @@ def tokenize(text: str) -> list[Token]:
                     raise AnswerError(f"'{ch}' cannot stand alone after ^, _ or \\frac", pos, text)
                 pos += 1
                 continue
+        if ch == "\\" and (hat := _HAT.match(text, pos)):  # \hat{y}: one name, y-hat
+            if single_args:
+                single_args -= 1
+            emit("GREEK", (hat.group(1) or hat.group(2)) + "hat", pos, hat.end() - pos)
+            pos = hat.end()
+            continue
+        if ch == "\\" and (norm := _NORM.match(text, pos)):
+            side = NORMS[norm.group(1)] or ("RNORM" if norm_open else "LNORM")
+            norm_open = side == "LNORM"
+            emit(side, "\\|", pos, norm.end() - pos)
+            pos = norm.end()
+            continue
         if ch == "\\":
             match = _WORD.match(text, pos)
             if match and (match.group(1), match.group(2)) in INDICATORS:
@@ -188,6 +206,8 @@ def tokenize(text: str) -> list[Token]:
                 # \mathsf T: LaTeX takes one letter as the argument (x^{\mathsf T})
                 emit("LETTER", letter.group(1), pos + letter.start(1))
                 pos += letter.end()
+            elif name in ("max", "min") and _EXTREME_ARGUMENT.match(text, pos):
+                emit("EXTREME", name, start, len(name) + 1)  # \max(1, i-P+1): a bound
             elif name in NOT_READ_HERE:
                 raise AnswerError(f"\\{name} {NOT_READ_HERE[name]}", start, text)
             else:

@@ -7,7 +7,14 @@ Axes whose names start with ``#`` are batch axes (the sample points of a variabl
 One evaluator serves two backends: ``Numeric`` (float arrays, for the live network) and
 ``Symbolic`` (object arrays of SymPy expressions, for the symbolic proof), so both checks
 read an answer the same way. ``Evaluator.gradient`` is reverse-mode differentiation
-(backprop) through an expression and then through the network's equations.
+(backprop) through an expression and then through the network's equations; a recurrent
+equation (h_t from h_{t-1}) is passed back through once per step, so a signal is the total
+derivative through every later step.
+
+Index arithmetic (``x_{n+p-1}``, ``h_{t-1}``) gathers entries by position and scatters their
+adjoints back; an entry outside its quantity's range is 0 for the names the problem pads
+with zeros, else undefined (NaN), so an answer that needs it never passes. A sum with bounds
+(``\\sum_{n=\\max(1,i-P+1)}^{\\min(M,i)}``) keeps the terms within them.
 """
 
 from __future__ import annotations
@@ -35,7 +42,9 @@ from .expr import (
     Sum,
     Var,
     is_concrete,
+    rename_indices,
 )
+from .indices import affine, bound_values, is_compound, letters_of, renamed
 from .matrices import has_matrices, lowered
 
 SEED = "^"  # suffix of the axes that carry a gradient's output index
@@ -118,6 +127,10 @@ class Backend:
         """``base ** exponent``, elementwise."""
         return np.power(base, exponent)
 
+    def undefined(self):
+        """The value of an entry that does not exist (h_{T+1}): NaN, so it never passes."""
+        return float("nan")
+
 
 class Evaluator:
     """Evaluates expressions against one network instance (see ``grader.network.Instance``).
@@ -137,6 +150,34 @@ class Evaluator:
         self.activation = activation
         self.cache: dict[Expr, Tensor] = {}
         self.given: dict[str, np.ndarray] = {}  # the leaves' values (set by the network)
+        ranges = getattr(network, "ranges", {})
+        # a size letter's value (T, M): what index arithmetic and bounds are computed with
+        self.size_values = {size: sizes[letter] for letter, size in ranges.items()
+                            if letter in sizes}
+
+    def size(self, letter: str) -> int:
+        """How many values the index letter runs over (a dummy ``k'`` or ``k~2`` as k's)."""
+        if letter in self.sizes:
+            return self.sizes[letter]
+        base = letter.partition("~")[0].rstrip("'")
+        if base in self.sizes:
+            return self.sizes[base]
+        raise EvaluationError(f"the index {letter} has no range here")
+
+    def size_value(self, size: str) -> int:
+        if size not in self.size_values:
+            raise EvaluationError(f"{size} is not a size of this problem")
+        return self.size_values[size]
+
+    def letter_values(self, axes: tuple[str, ...], known: Mapping[str, int] | None = None):
+        """For index arithmetic: each letter's values 1..size, along its place in ``axes``
+        (``known`` gives the sizes of letters that are no index of the problem: row, col)."""
+        def values(letter: str) -> np.ndarray:
+            size = (known or {}).get(letter) or self.size(letter)
+            shape = [1] * len(axes)
+            shape[axes.index(letter)] = size
+            return np.arange(1, size + 1).reshape(shape)
+        return values
 
     # ------------------------------------------------------------------ forward
     def value(self, expr: Expr) -> Tensor:
@@ -194,16 +235,67 @@ class Evaluator:
             inner = self._cached(expr.arg)
             return Tensor(self._function(expr.func, expr.order)(inner.array), inner.axes)
         if isinstance(expr, Sum):
+            if _renamed_dummy(expr, self.sizes):
+                # a student's dummy (\sum_m e_m x_{m+p-1}, \sum_{n=1}^{N} e_n): named after
+                # its range, so the cache never mixes two sums over one letter with different
+                # ranges
+                dummy = f"{expr.over or expr.index}~{expr.index}"
+                return self._cached(rename_bound(expr, dummy))
             body = self._cached(expr.body)
+            if expr.lower:  # the terms outside the bounds are 0, even where undefined
+                body = combine(_where_nonzero, self.in_bounds(expr), body)
             if expr.index in body.axes:
                 axis = body.axes.index(expr.index)
-                return Tensor(body.array.sum(axis=axis),
-                              body.axes[:axis] + body.axes[axis + 1:])
-            size = self.sizes[expr.over or expr.index]
-            return Tensor(body.array * size, body.axes)
+                out = Tensor(body.array.sum(axis=axis), body.axes[:axis] + body.axes[axis + 1:])
+            else:
+                out = Tensor(body.array * self.sizes[expr.over or expr.index], body.axes)
+            past = self.past_range(expr) if expr.lower else None
+            return out if past is None else combine(np.add, out, past)
         if isinstance(expr, Deriv):
             return self.gradient(expr.of, expr.wrt)
         raise EvaluationError(f"cannot evaluate {type(expr).__name__}")
+
+    def in_bounds(self, expr: Sum) -> Tensor:
+        """1 where the sum's letter lies within its bounds, else 0 (over the bounds' letters).
+
+        Terms whose letter the bounds put outside the letter's range are left out: they are
+        zero by the convention that a quantity indexed outside its range is zero.
+        """
+        axes = tuple(dict.fromkeys((expr.index, *letters_of(expr.lower),
+                                    *letters_of(expr.upper))))
+        values = self.letter_values(axes)
+        lower = bound_values(expr.lower, values, self.size_value)
+        upper = bound_values(expr.upper, values, self.size_value)
+        index = values(expr.index)
+        mask = np.broadcast_to((lower <= index) & (index <= upper),
+                               tuple(self.size(a) for a in axes))
+        one, zero = self.backend.number(Fraction(1)), self.backend.number(Fraction(0))
+        return Tensor(np.where(mask, np.asarray(one, dtype=self.backend.dtype),
+                               np.asarray(zero, dtype=self.backend.dtype)), axes)
+
+    def past_range(self, expr: Sum) -> Tensor | None:
+        """Where a sum's bounds run past its letter's range (\\sum_{t=1}^{T+1}) over terms
+        with a quantity that has no value there (one not zero outside its range): undefined
+        there, rather than those terms silently left out. None when nothing is undefined."""
+        zero = getattr(self.network, "zero_outside", ())
+        if all(node.name in zero for node in expr.body.walk()
+               if isinstance(node, Ref) and any(expr.index in letters_of(i)
+                                                for i in node.indices)):
+            return None
+        axes = tuple(dict.fromkeys((expr.index, *letters_of(expr.lower),
+                                    *letters_of(expr.upper))))
+        values = self.letter_values(axes)
+        lower = bound_values(expr.lower, values, self.size_value)
+        upper = bound_values(expr.upper, values, self.size_value)
+        beyond = (lower <= upper) & ((lower < 1) | (upper > self.size(expr.index)))
+        past = np.asarray(np.broadcast_to(beyond, tuple(1 if a == expr.index else self.size(a)
+                                                        for a in axes)).any(axis=0))
+        if not past.any():
+            return None
+        zero_value: np.ndarray = np.asarray(self.backend.number(Fraction(0)),
+                                            dtype=self.backend.dtype)
+        nothing: np.ndarray = np.asarray(self.backend.undefined(), dtype=self.backend.dtype)
+        return Tensor(np.where(past, nothing, zero_value), axes[1:])
 
     def kronecker(self, delta: Kronecker) -> Tensor:
         """The identity over two axes of one range: \\delta_{kl} is 1 where k = l."""
@@ -214,7 +306,56 @@ class Evaluator:
             return Tensor(np.diagonal(eye).copy(), (delta.first,))
         return Tensor(eye, (delta.first, delta.second))
 
+    def gathered(self, ref: Ref) -> tuple[Tensor, tuple[np.ndarray, ...], np.ndarray]:
+        """A reference with index arithmetic (``x_{n+p-1}``): its entries over its letters,
+        the positions it reads in every slot, and where those exist. Entries outside the
+        quantity's range are 0 where the problem says so (h_0 = 0), else undefined."""
+        array = self.lookup(ref.name)
+        axes = tuple(dict.fromkeys(letter for index in ref.indices
+                                   for letter in letters_of(index)))
+        plain = {index: array.shape[slot] for slot, index in enumerate(ref.indices)
+                 if not is_compound(index) and letters_of(index)
+                 and self.known_size(index) is None}  # (row, col of a lowering)
+        values = self.letter_values(axes, plain)
+        shape = tuple(plain.get(a) or self.size(a) for a in axes)
+        positions, valid = [], np.ones(shape, dtype=bool)
+        for slot, index in enumerate(ref.indices):
+            if index.isdigit():
+                value = np.asarray(int(index))
+            elif not letters_of(index) and not is_compound(index):
+                value = np.asarray(array.shape[slot])  # K: the last unit
+            else:
+                value = affine(index).values(values, self.size_value)
+            position = np.broadcast_to(value - 1, shape)
+            valid = valid & (position >= 0) & (position < array.shape[slot])
+            positions.append(np.clip(position, 0, array.shape[slot] - 1))
+        taken = np.asarray(array[tuple(positions)])
+        outside = self.backend.number(Fraction(0)) \
+            if ref.name in getattr(self.network, "zero_outside", ()) else self.backend.undefined()
+        fill: np.ndarray = np.asarray(outside, dtype=self.backend.dtype)
+        return Tensor(np.where(valid, taken, fill), axes), tuple(positions), valid
+
+    def known_size(self, letter: str) -> int | None:
+        try:
+            return self.size(letter)
+        except EvaluationError:
+            return None
+
+    def needs_gather(self, ref: Ref) -> bool:
+        r"""Whether a reference reads other entries than its own slots one by one: index
+        arithmetic (x_{n+p-1}), or a sum's letter over a longer range (e_n in
+        \sum_{n=1}^{N} e_n, where the e_n past M are 0)."""
+        if any(is_compound(index) for index in ref.indices):
+            return True
+        if not any("~" in index for index in ref.indices):
+            return False
+        array = self.lookup(ref.name)
+        return any(self.known_size(index) not in (None, array.shape[slot])
+                   for slot, index in enumerate(ref.indices) if "~" in index)
+
     def ref(self, ref: Ref) -> Tensor:
+        if self.needs_gather(ref):
+            return self.gathered(ref)[0]
         array = self.lookup(ref.name)
         axes = [f"@{n}" for n in range(array.ndim)]
         for n, index in enumerate(ref.indices):
@@ -242,8 +383,18 @@ class Evaluator:
     def gradient(self, of: Expr, wrt: Ref | Var) -> Tensor:
         """d(of)/d(wrt) through the network: axes are of's free indices and wrt's letters.
 
-        A letter shared by both means the same unit (dc_k/dh_k is the diagonal g'(h_k)).
+        A letter shared by both means the same unit (dc_k/dh_k is the diagonal g'(h_k)); by a
+        step with arithmetic (dL/dh_{t+1}) it is the gradient by every step, read there.
         """
+        if isinstance(wrt, Ref) and any(is_compound(i) for i in wrt.indices):
+            ranges = self.network.slot_ranges(wrt.name)
+            plain = tuple(f"{ranges[n]}~by{n}" if is_compound(i) else i
+                          for n, i in enumerate(wrt.indices))
+            whole = self.gradient(of, Ref(wrt.name, plain))
+            for n, index in enumerate(wrt.indices):
+                if is_compound(index):
+                    whole = self._read_at(whole, plain[n], index)
+            return whole
         for node in of.walk():
             if isinstance(node, Deriv) or (isinstance(node, Ref) and self.network.is_signal(
                     node.name)):
@@ -259,12 +410,19 @@ class Evaluator:
         self._backward(of, seed, adjoints)
         target = wrt.name
         for equation in reversed(self.network.equations):
+            recurrent = equation.recurrent
             if equation.name == target:
+                if recurrent and target in adjoints:
+                    adjoints[target] = self._through_time(equation, adjoints[target])
                 break
             adjoint = adjoints.pop(equation.name, None)
             if adjoint is not None:
+                if recurrent:
+                    adjoint = self._through_time(equation, adjoint)
                 slots = {f"@{n}": letter for n, letter in enumerate(equation.indices)}
                 self._backward(equation.rhs, adjoint.renamed(slots), adjoints)
+                if recurrent:  # what flowed back into the recurrence is counted already
+                    adjoints.pop(equation.name, None)
         if self.network.is_signal(target):
             raise EvaluationError("cannot differentiate with respect to a signal")
         result = adjoints.get(target)
@@ -287,9 +445,69 @@ class Evaluator:
                 result = result.renamed({f"@{n}": letter})
         return result
 
+    def _read_at(self, t: Tensor, axis: str, index: str) -> Tensor:
+        """``t`` with its ``axis`` read at the index ``index`` (``t+1``) instead: undefined
+        where that lies outside the axis (the gradient by h_{T+1} does not exist)."""
+        others = tuple(a for a in t.axes if a != axis)
+        sizes = t.sizes()
+        axes = others + tuple(letter for letter in letters_of(index) if letter not in others)
+        values = self.letter_values(axes, {a: sizes[a] for a in others})
+        shape = tuple(sizes[a] if a in sizes else self.size(a) for a in axes)
+        position = np.broadcast_to(affine(index).values(values, self.size_value) - 1, shape)
+        valid = (position >= 0) & (position < sizes[axis])
+        moved = np.moveaxis(t.array, t.axes.index(axis), -1)
+        moved = moved.reshape(moved.shape[:-1] + (1,) * (len(axes) - len(others))
+                              + moved.shape[-1:])
+        moved = np.broadcast_to(moved, shape + moved.shape[-1:])
+        taken = np.take_along_axis(moved, np.clip(position, 0, sizes[axis] - 1)[..., None],
+                                   axis=-1)[..., 0]
+        fill: np.ndarray = np.asarray(self.backend.undefined(), dtype=self.backend.dtype)
+        return Tensor(np.where(valid, taken, fill), axes)
+
+    def _through_time(self, equation, direct: Tensor) -> Tensor:
+        """The total adjoint of a recurrent quantity (h_t = tanh(W h_{t-1} + ...)): what
+        reaches h_t directly plus what reaches it through every later step. Each pass back
+        through the equation carries it one step further, so steps + 1 passes are exact."""
+        slots = {f"@{n}": letter for n, letter in enumerate(equation.indices)}
+        total = direct
+        for _ in range(self.steps(equation) + 1):
+            scratch: dict[str, Tensor] = {}
+            self._backward(equation.rhs, total.renamed(slots), scratch)
+            back = scratch.get(equation.name)
+            total = direct if back is None else combine(np.add, direct, back)
+        return total
+
+    def steps(self, equation) -> int:
+        """How many steps a recurrence runs: the size of the letters it shifts."""
+        shifted = {letter for node in equation.rhs.walk()
+                   if isinstance(node, Ref) and node.name == equation.name
+                   for index in node.indices if is_compound(index)
+                   for letter in letters_of(index)}
+        return max((self.size(letter) for letter in shifted), default=1)
+
+    def _backward_gathered(self, expr: Ref, adjoint: Tensor,
+                           adjoints: dict[str, Tensor]) -> None:
+        """Backprop through ``x_{n+p-1}``: each entry read adds its adjoint to the entry of x
+        at that position (entries outside the range are constants and take nothing)."""
+        node, positions, valid = self.gathered(expr)
+        adjoint = reduce_to(adjoint, node)
+        seeds = tuple(a for a in adjoint.axes if a not in node.axes)
+        array = adjoint.aligned(node.axes + seeds)
+        array = np.broadcast_to(array, valid.shape + array.shape[len(node.axes):])
+        target = self.lookup(expr.name)
+        out = np.zeros(target.shape + array.shape[valid.ndim:], dtype=self.backend.dtype)
+        np.add.at(out, tuple(p[valid] for p in positions), array[valid])
+        slots = tuple(f"@{n}" for n in range(target.ndim))
+        previous = adjoints.get(expr.name)
+        total = Tensor(out, slots + seeds)
+        adjoints[expr.name] = total if previous is None else combine(np.add, previous, total)
+
     def _backward(self, expr: Expr, adjoint: Tensor, adjoints: dict[str, Tensor]) -> None:
         """Push ``adjoint`` (d output / d expr) down to the quantities ``expr`` refers to."""
         if isinstance(expr, (Num, Const, Kronecker)):
+            return
+        if isinstance(expr, Ref) and self.needs_gather(expr):
+            self._backward_gathered(expr, adjoint, adjoints)
             return
         if isinstance(expr, (Ref, Var)):
             node = self._cached(expr)
@@ -350,10 +568,36 @@ class Evaluator:
             self._backward(expr.arg, reduce_to(combine(np.multiply, adjoint, slope), inner),
                            adjoints)
         elif isinstance(expr, Sum):
+            if _renamed_dummy(expr, self.sizes):
+                self._backward(rename_bound(expr, f"{expr.over or expr.index}~{expr.index}"),
+                               adjoint, adjoints)
+                return
             body = self._cached(expr.body)
+            if expr.lower:
+                adjoint = combine(np.multiply, adjoint, self.in_bounds(expr))
             self._backward(expr.body, reduce_to(adjoint, body), adjoints)
         else:
             raise EvaluationError(f"cannot differentiate {type(expr).__name__}")
+
+
+def _where_nonzero(mask, values):
+    """``values`` where ``mask`` is not 0, else 0 (not ``mask * values``: 0 * NaN is NaN)."""
+    return np.where(mask != 0, values, mask)
+
+
+def _renamed_dummy(expr: Sum, sizes: Mapping[str, int]) -> bool:
+    r"""Whether a sum's letter is a student's dummy, or a letter of the problem summed over
+    another letter's range (\sum_{n=1}^{N}): then it is renamed after the range it runs over."""
+    return "~" not in expr.index and (expr.index not in sizes
+                                      or bool(expr.over and expr.over != expr.index))
+
+
+def rename_bound(expr: Sum, letter: str) -> Sum:
+    """The sum with its bound letter renamed (in its body and its bounds)."""
+    mapping = {expr.index: letter}
+    return Sum(letter, rename_indices(expr.body, mapping), expr.over,
+               renamed(expr.lower, mapping) if expr.lower else "",
+               renamed(expr.upper, mapping) if expr.upper else "")
 
 
 def _depends(expr: Expr) -> bool:

@@ -19,7 +19,12 @@
   (a value stated in prose, a MATLAB-style slice ``(W_2)_{k,:}``);
 - ``labelled_matrix_3.json``: a third such set, graded once while unseen after those fixes:
   0 false accepts of 80 wrong, 3 of 89 right refused (3.4%), kept as "policy" (a row broadcast
-  over a matrix, ``*`` between two columns, matrix notation in an index problem).
+  over a matrix, ``*`` between two columns, matrix notation in an index problem);
+- ``labelled_sequence_heldout.json``: 191 answers to ``rnn`` (a)-(h) and ``conv1d`` (a)-(d),
+  written blind (each label checked on random instances by finite differences), graded once
+  while unseen: 0 false accepts of 92 wrong, 5 of 85 right refused (5.9%: ``h^{\\odot 2}`` three
+  times, a sum shifted to 1..T-1 over t+1, ``e_1 + \\sum_{n=2}^{M} e_n``), one of 10 equivalents
+  given nothing; then fixed.
 
 An item's ``problem`` says which problem it answers (``backprop`` when it has none).
 
@@ -43,7 +48,7 @@ from grader.results import Verdict
 DATA = Path(__file__).parent / "data"
 CORPORA = ("dev_answers.json", "dev_answers_2.json", "labelled_backprop.json",
            "labelled_backprop_2.json", "labelled_bce.json", "labelled_matrix.json",
-           "labelled_matrix_2.json", "labelled_matrix_3.json")
+           "labelled_matrix_2.json", "labelled_matrix_3.json", "labelled_sequence_heldout.json")
 
 
 def _load(name: str) -> dict:

@@ -31,6 +31,10 @@ BY_HAND = {
                                     "correct partial"),
     ("mlp-matrix", "sample"): (7, "correct " * 7),
     ("mlp-matrix", "mistakes"): (0, "incorrect " * 7),
+    ("rnn", "sample"): (8, "correct " * 8),
+    ("rnn", "mistakes"): (0, "incorrect " * 8),
+    ("conv1d", "sample"): (4, "correct " * 4),
+    ("conv1d", "mistakes"): (0, "incorrect " * 4),
 }
 
 
@@ -59,6 +63,17 @@ def test_samples_get_what_a_ta_gives(key: tuple[str, str]) -> None:
     golden = json.loads((GOLDEN / key[0] / f"{key[1]}.json").read_text(encoding="utf-8"))
     assert golden["score"] == score
     assert [p["verdict"] for p in golden["parts"].values()] == verdicts.split()
+
+
+def test_the_sequence_mistakes_get_their_feedback() -> None:
+    """The classic BPTT and convolution mistakes of the samples get the spec's feedback."""
+    rnn = json.loads((GOLDEN / "rnn" / "mistakes.json").read_text(encoding="utf-8"))["parts"]
+    assert "transpose of the gradient" in rnn["b"]["feedback"]
+    assert "$1 - h_{t+1} \\odot h_{t+1}$" in rnn["e"]["feedback"]
+    assert "previous state" in rnn["f"]["feedback"]
+    conv = json.loads((GOLDEN / "conv1d" / "mistakes.json").read_text(encoding="utf-8"))["parts"]
+    assert "Off by one" in conv["b"]["feedback"]
+    assert "wrong way" in conv["d"]["feedback"]
 
 
 def test_the_matrix_mistakes_are_named_with_their_shapes() -> None:

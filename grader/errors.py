@@ -54,6 +54,23 @@ class OverrideError(GraderError):
     not one of the contract's, a comment that is not text or is too long."""
 
 
+class CourseError(GraderError):
+    """Course data that cannot stand: an assignment with a bad field, a roster CSV with a bad
+    line, an LTI platform registration that is incomplete. The message names the field or
+    the line."""
+
+
+class AttemptRefused(GraderError):
+    """A student's attempt that the assignment's rules do not allow: it is not open yet, it
+    is past its due date (and any late period), or no attempt is left. ``reason`` is one of
+    ``not_open``, ``closed``, ``no_attempts``, ``not_enrolled``. The student's text is kept
+    by whoever raised it."""
+
+    def __init__(self, message: str, reason: str):
+        super().__init__(message)
+        self.reason = reason
+
+
 class AnswerError(GraderError):
     """A student's answer cannot be read as mathematics; the verdict is ``invalid``.
 

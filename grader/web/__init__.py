@@ -25,6 +25,7 @@ from ..errors import AnswerError, GraderError, SpecError
 from ..syntax import MAX_ANSWER_CHARS
 from ..tasks import BROKER_URL_ENV
 from ..text import visible
+from .coursestore import CourseStore
 from .queue import CeleryGradingQueue
 from .service import GradingService, http_status
 from .sessions import StoreSessionInterface
@@ -132,6 +133,7 @@ def create_app(test_config: dict | None = None) -> Flask:
                              grading_threads=app.config["GRADING_THREADS"],
                              waiters=app.config["GRADING_WAITERS"])
     app.extensions["grader"] = service
+    app.extensions["grader_course"] = CourseStore(store)
 
     from .api import bp as api_bp
     from .auth import make_limiter

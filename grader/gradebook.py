@@ -97,3 +97,33 @@ def canvas_csv(problem: Problem, results: Iterable[SubmissionResult], *,
         who = canvas_identity(result.submission)
         rows.append([*(who[c] for c in CANVAS_COLUMNS), points(result.score)])
     return _csv(rows)
+
+
+# ------------------------------------------------------------------------ assignments
+ASSIGNMENT_COLUMNS = ("student_id", "name", "email", "attempts", "counted_attempt",
+                      "raw_score", "late_penalty", "score", "max_score")
+
+
+def assignment_csv(rows: Iterable[tuple], max_score: float) -> str:
+    """An assignment's gradebook keyed by student id: one row per student of ``rows``
+    (``(student, counting AttemptScore or None, attempts used)``, as
+    ``CourseStore.gradebook`` gives them), the score that counts after its late penalty; an
+    empty score is nothing graded yet."""
+    out: list[list[object]] = [list(ASSIGNMENT_COLUMNS)]
+    for student, counted, used in sorted(rows, key=lambda r: r[0].id):
+        out.append([student.id, student.name, student.email, used,
+                    counted.number if counted else "",
+                    points(counted.raw) if counted else "",
+                    f"{counted.penalty:g}" if counted else "",
+                    points(counted.score) if counted else "", points(max_score)])
+    return _csv(out)
+
+
+def assignment_canvas_csv(rows: Iterable[tuple], title: str, max_score: float) -> str:
+    """The same scores for Canvas's Gradebook import: the student id as the SIS User ID."""
+    out: list[list[object]] = [[*CANVAS_COLUMNS, title],
+                               ["Points Possible", "", "", "", points(max_score)]]
+    for student, counted, _ in sorted(rows, key=lambda r: r[0].id):
+        out.append([student.name, "", student.id, "",
+                    points(counted.score) if counted else ""])
+    return _csv(out)

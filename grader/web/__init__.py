@@ -25,7 +25,6 @@ from ..errors import AnswerError, GraderError, SpecError
 from ..syntax import MAX_ANSWER_CHARS
 from ..tasks import BROKER_URL_ENV
 from ..text import visible
-from .coursestore import CourseStore
 from .queue import CeleryGradingQueue
 from .service import GradingService, http_status
 from .sessions import StoreSessionInterface
@@ -133,8 +132,9 @@ def create_app(test_config: dict | None = None) -> Flask:
                              grading_threads=app.config["GRADING_THREADS"],
                              waiters=app.config["GRADING_WAITERS"])
     app.extensions["grader"] = service
-    app.extensions["grader_course"] = CourseStore(store)
+    app.extensions["grader_course"] = service.course
 
+    from . import coursepages  # noqa: F401  # the course's routes, on the two blueprints
     from .api import bp as api_bp
     from .auth import make_limiter
     from .pages import bp as pages_bp

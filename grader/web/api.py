@@ -49,6 +49,7 @@ def problems():
 def submit(problem_id: str):
     svc = service()
     problem = svc.problem(problem_id)
+    svc.check_open_submission(problem)
     if request.mimetype == "multipart/form-data":
         upload = request.files.get("file")
         if upload is None or not upload.filename:
@@ -98,9 +99,11 @@ def submission(submission_id: int):
     svc = service()
     if request.headers.get("Authorization") and bearer_is_instructor():
         stored = svc.get(submission_id)
+        view = svc.view(stored)
     else:
         stored = svc.get_for_student(submission_id, request.args.get("token"))
-    response = jsonify(svc.view(stored))
+        view = svc.student_view(stored)
+    response = jsonify(view)
     if stored.status == PENDING:
         response.headers["Retry-After"] = "1"
     return response
@@ -196,6 +199,7 @@ def delete_override(submission_id: int, part_id: str):
     stored = svc.get(submission_id)
     if not svc.store.delete_override(stored.id, part_id):
         raise NotFound(f"submission {submission_id} has no override for part {part_id}")
+    svc.score_changed(stored.id)
     return jsonify(svc.view(svc.get(submission_id)))
 
 

@@ -113,7 +113,9 @@ def make_limiter(app) -> Limiter:
 # Every endpoint that checks the instructor token (the login form, the bearer).
 AUTH_ENDPOINTS = ("pages.login", "api.submission", "api.list_submissions", "api.gradebook",
                   "api.regrade", "api.regrade_progress", "api.review", "api.set_override",
-                  "api.delete_override")
+                  "api.delete_override", "api.api_assignments", "api.api_create_assignment",
+                  "api.api_assignment", "api.api_assignment_gradebook", "api.api_decisions",
+                  "api.api_roster", "api.api_roster_links")
 
 
 # ------------------------------------------------------------------------------ CSRF

@@ -112,6 +112,7 @@ def submit():
     mode = form.get("mode", "answers")
     values = {key: value for key, value in form.items() if key != "csrf_token"}
     try:
+        svc.check_open_submission(problem)
         upload = request.files.get("file")
         if mode == "document" and upload is not None and upload.filename:
             name = upload.filename.rsplit("/", 1)[-1].rsplit("\\", 1)[-1]
@@ -146,6 +147,13 @@ def _visible_submission(submission_id: int):
     try:
         if session_is_instructor():
             return svc.get(submission_id)
+        if request.args.get("token") is None:
+            from .coursepages import current_student  # the signed-in student's own attempt
+
+            student = current_student()
+            found = svc.course.attempt_of(submission_id) if student else None
+            if student is not None and found is not None and found[1] == student.id:
+                return svc.get(submission_id)
         return svc.get_for_student(submission_id, request.args.get("token"))
     except NotFound:
         return None
@@ -166,7 +174,11 @@ def result(submission_id: int):
     if stored is None:
         return _no_such_submission()
     problem = svc.problem(stored.problem)
-    result = svc.effective(stored)
+    note = None
+    if session_is_instructor():
+        result = svc.effective(stored)
+    else:
+        result, note = svc.student_result(stored)
     readings = {}
     if result is not None:
         for pid, part in result["parts"].items():
@@ -179,7 +191,7 @@ def result(submission_id: int):
         if token else None
     status_url = url_for("pages.result_status", submission_id=stored.id, token=token)
     return render_template("result.html", stored=stored, problem=problem, result=result,
-                           readings=readings, link=link, status_url=status_url)
+                           readings=readings, link=link, status_url=status_url, note=note)
 
 
 @bp.get(f"/submissions/<{ID}:submission_id>/status")

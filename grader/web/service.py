@@ -18,9 +18,11 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from .. import api
+from ..course import Assignment
 from ..documents import (
     DOCUMENT_FORMATS,
     ExtractedAnswer,
@@ -31,6 +33,7 @@ from ..documents import (
 )
 from ..errors import (
     AnswerError,
+    AttemptRefused,
     GraderError,
     ProblemNotFound,
     SpecError,
@@ -43,6 +46,7 @@ from ..problem import Problem, scan_problems
 from ..results import Override, SubmissionResult, apply_overrides, review_queue
 from ..syntax import MAX_ANSWER_CHARS
 from ..text import NAME_CONTROL, check_unicode, first_control
+from .coursestore import CourseStore
 from .queue import EmbeddedGradingQueue, GradingQueue
 from .storage import PENDING, Regrade, Store, StoredSubmission, matches
 
@@ -75,6 +79,8 @@ def http_status(err: GraderError) -> int:
         return 422
     if isinstance(err, SubmissionTooLarge):
         return 413
+    if isinstance(err, AttemptRefused):
+        return 409 if err.reason == "no_attempts" else 403
     return 400
 
 
@@ -100,6 +106,7 @@ class GradingService:
                  queue: GradingQueue | None = None, grading_threads: int | None = None,
                  waiters: int = 4):
         self.store = store
+        self.course = CourseStore(store)
         self.max_answer_chars = max_answer_chars
         self._workers = workers
         self._pool = pool
@@ -226,6 +233,56 @@ class GradingService:
         self.enqueue(submission_id)
         return Created(submission_id, token)
 
+    def submit_attempt(self, assignment: Assignment, student_id: str, submission: Submission,
+                       source: str, document: str | None = None) -> Created:
+        """An attempt at ``assignment`` by a signed-in student: stored and queued if the
+        assignment's rules allow it now (``AttemptRefused`` otherwise, the answers kept in
+        the record of decisions)."""
+        token = secrets.token_urlsafe(24)
+        answers = {pid: a.latex for pid, a in submission.answers.items()}
+        submission_id, _ = self.course.take_attempt(assignment, student_id, token, source,
+                                                    answers, document)
+        self.enqueue(submission_id)
+        return Created(submission_id, token)
+
+    def assignment_of_problem(self, problem: Problem) -> Assignment | None:
+        """The first assignment that sets ``problem``: while there is one, the problem takes
+        attempts from signed-in students only, under that assignment's rules."""
+        for assignment in self.course.assignments():
+            if assignment.problem == problem.id:
+                return assignment
+        return None
+
+    def check_open_submission(self, problem: Problem) -> None:
+        """Anonymous submissions (a typed name) are for problems no assignment sets."""
+        assignment = self.assignment_of_problem(problem)
+        if assignment is not None:
+            raise RequestError(f"{problem.title} is set as the assignment "
+                               f"\"{assignment.title}\": sign in with your personal link (or "
+                               "from your course's LMS) and submit it there", 403)
+
+    def score_changed(self, submission_id: int) -> None:
+        """After an attempt is graded or overridden: the counting score goes to the LMS, if
+        the student came from one (``grader.lti.queue_score``)."""
+        found = self.course.attempt_of(submission_id)
+        if found is None:
+            return
+        assignment = self.course.assignment(found[0])
+        if assignment is None:
+            return
+        counting = self.course.counting(assignment, found[1])
+        if counting is None:
+            return
+        try:
+            from ..lti import queue_score
+        except ImportError:  # pragma: no cover - LTI is part of the package
+            return
+        try:
+            queue_score(self.store, assignment.id, found[1], counting.score,
+                        counting.max_score)
+        except Exception:  # the score is recomputed at the next grading or override
+            log.exception("could not queue the LMS score of submission %s", submission_id)
+
     def enqueue(self, submission_id: int) -> None:
         try:
             self.queue.enqueue(submission_id)
@@ -250,7 +307,10 @@ class GradingService:
             log.exception("grading submission %s failed", submission_id)
             self.store.grading_failed(submission_id, f"{type(err).__name__}: {err}")
             return False
-        return self.store.save_result(submission_id, result.to_json())
+        saved = self.store.save_result(submission_id, result.to_json())
+        if saved:
+            self.score_changed(submission_id)
+        return saved
 
     def wait(self, submission_id: int, timeout: float) -> StoredSubmission:
         """The submission once graded, or as it is after ``timeout`` seconds (read back from
@@ -325,6 +385,26 @@ class GradingService:
         result = cls.effective_result(stored)
         return result.to_json() if result is not None else None
 
+    def student_result(self, stored: StoredSubmission) -> tuple[dict | None, str | None]:
+        """What a student may see of their submission: the effective result filtered by
+        its assignment's feedback setting (``Assignment.shown``), and a note saying what is
+        held back. A submission that is no attempt is shown whole."""
+        result = self.effective(stored)
+        found = self.course.attempt_of(stored.id)
+        assignment = self.course.assignment(found[0]) if found else None
+        if assignment is None:
+            return result, None
+        now = datetime.now(UTC)
+        return assignment.shown(result, now), assignment.result_note(now)
+
+    def student_view(self, stored: StoredSubmission) -> dict:
+        result, note = self.student_result(stored)
+        view = {"id": stored.id, "student": stored.student, "status": stored.status,
+                "result": result}
+        if note:
+            view["note"] = note
+        return view
+
     def view(self, stored: StoredSubmission) -> dict:
         return {"id": stored.id, "student": stored.student, "status": stored.status,
                 "result": self.effective(stored)}
@@ -392,6 +472,7 @@ class GradingService:
         part = self.problem(stored.problem).part(part_id)
         override = Override.make(part.id, part.points, score, verdict, comment)
         self.store.set_override(stored.id, override)
+        self.score_changed(stored.id)
         return override
 
 

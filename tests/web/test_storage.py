@@ -17,7 +17,7 @@ from web_support import database_for, free_port, sql
 from grader.web.storage import DatabaseError, Store, database_url, describe
 
 GRADER = str(Path(sys.executable).with_name("grader"))
-HEAD = "0002"
+HEAD = "0003"
 
 # The schema of the first release, written by hand (no alembic_version, no regrade_id,
 # grade_error or gradings).

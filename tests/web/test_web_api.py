@@ -16,7 +16,7 @@ from grader.pool import GradingPool
 from grader.problem import PROBLEMS_ENV, load_problem
 from grader.syntax import MAX_ANSWER_CHARS
 
-HEAD = "0002"   # the newest migration (grader/web/migrations/versions)
+HEAD = "0003"   # the newest migration (grader/web/migrations/versions)
 
 API = "/api/v1"
 TOO_LONG = "x" * (MAX_ANSWER_CHARS + 1)

@@ -93,7 +93,7 @@ class LatePolicy:
 @dataclass(frozen=True)
 class Admission:
     """An attempt allowed now: its number, and how late it is (whole days started past the
-    due date) with the fraction of its score the late policy takes."""
+    due date) with the fraction of its score the late policy takes (to 6 decimals)."""
 
     number: int
     at: datetime
@@ -232,7 +232,7 @@ class Assignment:
             return result
         if self.feedback is Feedback.AFTER_DUE:
             return None
-        hidden = ("feedback", "steps", "flags", "fingerprint", "elapsed_ms")
+        hidden: tuple[str, ...] = ("feedback", "steps", "flags", "fingerprint", "elapsed_ms")
         if self.feedback is Feedback.SCORE:
             hidden += ("score", "max_score", "verdict", "interpreted")
         parts = {pid: {k: v for k, v in part.items() if k not in hidden}
@@ -309,12 +309,12 @@ def read_roster(text: str) -> list[RosterEntry]:
     one row per student. Every error names its line; the same id twice is an error."""
     if text.startswith("\ufeff"):
         text = text[1:]                      # Excel's UTF-8 byte-order mark
-    rows = list(csv.reader(io.StringIO(text)))
-    rows = [(n, row) for n, row in enumerate(rows, 1) if any(cell.strip() for cell in row)]
+    rows = [(n, row) for n, row in enumerate(csv.reader(io.StringIO(text)), 1)
+            if any(cell.strip() for cell in row)]
     if not rows:
         raise CourseError("the roster is empty: send a CSV with a header row "
                           "(student id, name, email) and one row per student")
-    line, header = rows[0]
+    first, header = rows[0]
     names = [h.strip().casefold() for h in header]
     columns: dict[str, int] = {}
     for key, spellings in _HEADERS.items():
@@ -323,7 +323,7 @@ def read_roster(text: str) -> list[RosterEntry]:
                 columns[key] = i
     missing = [k.replace("_", " ") for k in _HEADERS if k not in columns]
     if missing:
-        raise CourseError(f"roster line {line}: the header has no {' or '.join(missing)} "
+        raise CourseError(f"roster line {first}: the header has no {' or '.join(missing)} "
                           f"column (found: {', '.join(h.strip() for h in header) or 'nothing'})")
     if len(rows) - 1 > MAX_ROSTER_ROWS:
         raise CourseError(f"the roster has {len(rows) - 1:,} students; the limit is "

@@ -272,6 +272,92 @@ def db_upgrade(url: str | None, revision: str) -> None:
     click.echo(f"{describe(location)}: at revision {now}")
 
 
+@main.group()
+def lti() -> None:
+    """The LMSs (LTI 1.3 platforms) registered with the web service, and their scores."""
+
+
+def _lti_store(url: str | None):
+    from .web import default_database
+    from .web.ltistore import LtiStore
+    from .web.storage import Store, database_url
+
+    return LtiStore(Store(database_url(url or default_database())))
+
+
+_lti_db = click.option("--db", "url", envvar="GRADER_DATABASE_URL", default=None,
+                       metavar="URL", help=DB_HELP)
+
+
+@lti.command("add")
+@click.option("--name", required=True, help="What the instructor pages call it.")
+@click.option("--issuer", required=True, help="The platform's issuer (Canvas: "
+              "https://canvas.instructure.com; Moodle: the site's URL).")
+@click.option("--client-id", required=True, help="The client id the LMS gave the tool.")
+@click.option("--auth-login-url", required=True, help="The LMS's OIDC authorization URL.")
+@click.option("--auth-token-url", required=True, help="The LMS's OAuth 2 access token URL.")
+@click.option("--key-set-url", required=True, help="The LMS's public keyset (JWKS) URL.")
+@click.option("--deployment-id", "deployment_ids", multiple=True, required=True,
+              help="A deployment id the tool accepts from this LMS (repeatable).")
+@_lti_db
+@_errors_as_messages
+def lti_add(name: str, issuer: str, client_id: str, auth_login_url: str, auth_token_url: str,
+            key_set_url: str, deployment_ids: tuple[str, ...], url: str | None) -> None:
+    """Register an LMS (LTI 1.3 platform) with the web service."""
+    made = _lti_store(url).register({
+        "name": name, "issuer": issuer, "client_id": client_id,
+        "auth_login_url": auth_login_url, "auth_token_url": auth_token_url,
+        "key_set_url": key_set_url, "deployment_ids": list(deployment_ids)})
+    click.echo(f"registered platform {made.id}: {made.name} ({made.issuer}, client id "
+               f"{made.client_id}, deployments {', '.join(made.deployment_ids)})")
+
+
+@lti.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@_lti_db
+@_errors_as_messages
+def lti_list(as_json: bool, url: str | None) -> None:
+    """The registered LMSs."""
+    platforms = _lti_store(url).platforms()
+    if as_json:
+        click.echo(json.dumps([p.to_json() for p in platforms], indent=2))
+        return
+    if not platforms:
+        click.echo("no LMS registered")
+    for p in platforms:
+        click.echo(f"{p.id}  {p.name}  {p.issuer}  client id {p.client_id}  deployments "
+                   f"{', '.join(p.deployment_ids)}")
+
+
+@lti.command("remove")
+@click.argument("platform_id", type=int)
+@_lti_db
+@_errors_as_messages
+def lti_remove(platform_id: int, url: str | None) -> None:
+    """Unregister an LMS (its links and unsent scores go with it)."""
+    if not _lti_store(url).remove(platform_id):
+        raise GraderError(f"no platform {platform_id} (see `grader lti list`)")
+    click.echo(f"removed platform {platform_id}")
+
+
+@lti.command("send")
+@click.option("--retry-failed", is_flag=True, help="First put the failed scores back.")
+@_lti_db
+@_errors_as_messages
+def lti_send(retry_failed: bool, url: str | None) -> None:
+    """Post the scores owed to the LMSs now (the web service also does, every few seconds)."""
+    from .web.ltitool import ScoreSender
+
+    store = _lti_store(url)
+    if retry_failed:
+        click.echo(f"{store.retry_failed()} failed score(s) put back")
+    counts = ScoreSender(store).send_due()
+    click.echo(f"sent {counts['sent']}, to retry {counts['retry']}, failed {counts['failed']}")
+    for owed in store.scores("failed")[:20]:
+        click.echo(f"  failed: {owed.student_id} on {owed.link.assignment_id}: "
+                   f"{owed.last_error}")
+
+
 @main.command()
 @click.argument("problem_refs", nargs=-1, metavar="[ID_OR_PATH]...")
 @click.option("--jobs", type=click.IntRange(min=1), default=None,

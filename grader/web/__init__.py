@@ -25,6 +25,7 @@ from ..errors import AnswerError, GraderError, SpecError
 from ..syntax import MAX_ANSWER_CHARS
 from ..tasks import BROKER_URL_ENV
 from ..text import visible
+from .ltitool import ScoreSender
 from .queue import CeleryGradingQueue
 from .service import GradingService, http_status
 from .sessions import StoreSessionInterface
@@ -33,6 +34,7 @@ from .storage import DATABASE_URL_ENV, Store, digest
 INSTRUCTOR_TOKEN_ENV = "GRADER_INSTRUCTOR_TOKEN"
 SECRET_KEY_ENV = "GRADER_SECRET_KEY"
 SECURE_COOKIE_ENV = "GRADER_SECURE_COOKIE"
+PUBLIC_URL_ENV = "GRADER_PUBLIC_URL"
 REQUEST_LIMIT = MAX_DOCUMENT_BYTES + 64 * 1024   # a whole document plus the form around it
 
 
@@ -101,6 +103,11 @@ def create_app(test_config: dict | None = None) -> Flask:
         INSTRUCTOR_SESSION_LIFETIME=12 * 3600,
         PAGE_SIZE=50,
         JSON_SORT_KEYS=False,
+        PUBLIC_URL=os.environ.get(PUBLIC_URL_ENV) or None,
+        LTI_SEND_SCORES=True,
+        LTI_SEND_INTERVAL=5.0,
+        LTI_RETRY_BASE_SECONDS=30.0,
+        LTI_MAX_TRIES=20,
     )
     if test_config is not None:
         app.config.from_mapping(test_config)
@@ -134,13 +141,23 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.extensions["grader"] = service
     app.extensions["grader_course"] = service.course
 
+    sender = ScoreSender(service.lti, interval=app.config["LTI_SEND_INTERVAL"],
+                         retry_base=app.config["LTI_RETRY_BASE_SECONDS"],
+                         max_tries=app.config["LTI_MAX_TRIES"])
+    app.extensions["grader_lti"] = service.lti
+    app.extensions["grader_lti_sender"] = sender
+    if app.config["LTI_SEND_SCORES"]:
+        service.on_lms_score = sender.wake
+
     from . import coursepages  # noqa: F401  # the course's routes, on the two blueprints
     from .api import bp as api_bp
     from .auth import make_limiter
+    from .lti import lti_bp
     from .pages import bp as pages_bp
 
     app.register_blueprint(api_bp)
     app.register_blueprint(pages_bp)
+    app.register_blueprint(lti_bp)
     app.extensions["grader_limiter"] = make_limiter(app)
     _register_errors(app)
 
@@ -148,20 +165,41 @@ def create_app(test_config: dict | None = None) -> Flask:
     def _headers(response):
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "no-referrer")
-        response.headers.setdefault("X-Frame-Options", "DENY")
+        framers = lti_frame_ancestors()
+        if framers is None:
+            response.headers.setdefault("X-Frame-Options", "DENY")
         if request.endpoint != "static":
             # pages and answers hold tokens (a result link, a CSRF token, a session's pages)
             response.headers["Cache-Control"] = "no-store"
         if response.mimetype == "text/html":
+            ancestors = framers or "'none'"
             response.headers.setdefault(
                 "Content-Security-Policy",
                 "default-src 'self'; style-src 'self'; script-src 'self'; img-src 'self' data:;"
-                " form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+                f" form-action 'self'; frame-ancestors {ancestors}; base-uri 'none'")
         return response
+
+    if app.config["LTI_SEND_SCORES"] and service.lti.platforms():
+        sender.start()
 
     if app.config["GRADE_PENDING_ON_START"]:
         service.start_grading_pending()
     return app
+
+
+def lti_frame_ancestors() -> str | None:
+    """Who may frame this page: the LMS of an LTI session (it shows the tool in a frame),
+    anyone for the LTI endpoints' own pages (a refused launch says why inside the LMS);
+    None, no one, for everything else."""
+    from flask import session
+
+    lti = session.get("lti") if request.endpoint != "static" else None
+    if isinstance(lti, dict) and lti.get("frame"):
+        return " ".join(o for o in lti["frame"] if isinstance(o, str) and " " not in o
+                        and ";" not in o and "'" not in o) or None
+    if request.path.startswith("/lti/"):
+        return "*"
+    return None
 
 
 def _instructor_digest(app: Flask, store: Store) -> str:

@@ -236,6 +236,7 @@ class CourseStore:
             found = db.execute(sa.select(lti_users.c.student_id).where(
                 (lti_users.c.platform_id == platform_id) & (lti_users.c.sub == sub))
             ).scalar_one_or_none()
+            new_user = found is None
             if found is None:
                 found = _lti_id(platform_id, sub)
                 if sourcedid and re.match(r"^[A-Za-z0-9][A-Za-z0-9@._:+-]{0,99}$", sourcedid):
@@ -243,8 +244,6 @@ class CourseStore:
                         lti_users.c.student_id == sourcedid)).first()
                     if taken is None:
                         found = sourcedid
-                db.execute(lti_users.insert().values(platform_id=platform_id, sub=sub,
-                                                     student_id=found))
             exists = db.execute(sa.select(students.c.id).where(students.c.id == found)).first()
             if exists is None:
                 db.execute(students.insert().values(id=found, name=_text(name),
@@ -253,6 +252,9 @@ class CourseStore:
             else:
                 db.execute(students.update().where(students.c.id == found).values(
                     name=_text(name), email=email or "", updated_at=stamp))
+            if new_user:
+                db.execute(lti_users.insert().values(platform_id=platform_id, sub=sub,
+                                                     student_id=found))
         return found
 
     # --------------------------------------------------------------- assignments

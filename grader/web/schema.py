@@ -197,6 +197,25 @@ lti_links = Table(
     sqlite_autoincrement=True,
 )
 
+# Who launched which link, as which LMS user: a score goes to the links its student came from.
+lti_launches = Table(
+    "lti_launches", metadata,
+    Column("link_id", ID, ForeignKey("lti_links.id", ondelete="CASCADE"), primary_key=True),
+    Column("student_id", Text, primary_key=True),
+    Column("sub", Text, nullable=False),
+    Column("launched_at", Text, nullable=False),
+)
+
+# pylti1p3's short-lived launch data (OIDC nonces, launches kept for deep linking): not in the
+# session, since the LMS posts the launch cross-site and a SameSite=Lax cookie stays behind.
+lti_launch_data = Table(
+    "lti_launch_data", metadata,
+    Column("key", Text, primary_key=True),
+    Column("value", Text, nullable=False),             # JSON
+    Column("expires_at", Float, nullable=False),
+)
+Index("lti_launch_data_expiry", lti_launch_data.c.expires_at)
+
 # One row per (link, student): the newest counting score replaces one not yet sent. A sender
 # claims a due row (``lease_until``), posts it, and marks it sent or schedules a retry.
 lti_scores = Table(

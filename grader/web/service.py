@@ -17,12 +17,13 @@ import re
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from .. import api
-from ..course import Assignment
+from ..course import Assignment, Feedback
 from ..documents import (
     DOCUMENT_FORMATS,
     ExtractedAnswer,
@@ -47,6 +48,7 @@ from ..results import Override, SubmissionResult, apply_overrides, review_queue
 from ..syntax import MAX_ANSWER_CHARS
 from ..text import NAME_CONTROL, check_unicode, first_control
 from .coursestore import CourseStore
+from .ltistore import LtiStore
 from .queue import EmbeddedGradingQueue, GradingQueue
 from .storage import PENDING, Regrade, Store, StoredSubmission, matches
 
@@ -107,6 +109,8 @@ class GradingService:
                  waiters: int = 4):
         self.store = store
         self.course = CourseStore(store)
+        self.lti = LtiStore(store)
+        self.on_lms_score: Callable[[], None] | None = None   # the score sender's wake-up
         self.max_answer_chars = max_answer_chars
         self._workers = workers
         self._pool = pool
@@ -262,26 +266,30 @@ class GradingService:
                                "from your course's LMS) and submit it there", 403)
 
     def score_changed(self, submission_id: int) -> None:
-        """After an attempt is graded or overridden: the counting score goes to the LMS, if
-        the student came from one (``grader.lti.queue_score``)."""
+        """After an attempt is graded or overridden: the counting score is owed to the LMS
+        on every link the student launched (``LtiStore.queue_score``)."""
         found = self.course.attempt_of(submission_id)
         if found is None:
             return
         assignment = self.course.assignment(found[0])
-        if assignment is None:
-            return
-        counting = self.course.counting(assignment, found[1])
-        if counting is None:
-            return
+        if assignment is not None:
+            self.queue_lms_score(assignment, found[1])
+
+    def queue_lms_score(self, assignment: Assignment, student_id: str) -> None:
+        """Owe the LMS the student's counting score. When students see nothing until the due
+        date, neither does the LMS's gradebook: the score waits until then."""
         try:
-            from ..lti import queue_score
-        except ImportError:  # pragma: no cover - LTI is part of the package
-            return
-        try:
-            queue_score(self.store, assignment.id, found[1], counting.score,
-                        counting.max_score)
-        except Exception:  # the score is recomputed at the next grading or override
-            log.exception("could not queue the LMS score of submission %s", submission_id)
+            counting = self.course.counting(assignment, student_id)
+            if counting is None:
+                return
+            not_before = (assignment.due_at.timestamp()
+                          if assignment.feedback is Feedback.AFTER_DUE else 0.0)
+            if self.lti.queue_score(assignment.id, student_id, counting.score,
+                                    counting.max_score, not_before) and self.on_lms_score:
+                self.on_lms_score()
+        except Exception:  # the score is owed again at the next grading or override
+            log.exception("could not queue the LMS score of %s on %s", student_id,
+                          assignment.id)
 
     def enqueue(self, submission_id: int) -> None:
         try:

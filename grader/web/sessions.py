@@ -7,7 +7,8 @@ changes (``Store.end_instructor_sessions`` at start, and every request compares 
 digest the session was made with against the current one). Logging in starts a new session
 id, so an id planted before the login is worth nothing after it.
 
-The cookie is ``HttpOnly`` and ``SameSite=Lax``, and ``Secure`` when the app is configured
+The cookie is ``HttpOnly`` and ``SameSite=Lax`` (``None`` for a session an LMS launched over
+HTTPS, which the LMS shows in its frame), and ``Secure`` when the app is configured
 for HTTPS (``SESSION_COOKIE_SECURE``) or the request itself came over HTTPS. The JSON API and
 the static files take no cookies, so they open no session.
 """
@@ -92,13 +93,17 @@ class StoreSessionInterface(SessionInterface):
         self.store.save_session(digest(session.sid), _serializer.dumps(dict(session)),
                                 instructor if isinstance(instructor, str) else None,
                                 time.time() + lifetime)
-        response.set_cookie(name, session.sid, domain=domain, path=path,
-                            secure=self._secure(app), httponly=self.get_cookie_httponly(app),
-                            samesite=self.get_cookie_samesite(app))
+        secure = self._secure(app)
+        # The LMS shows an LTI session in a frame of its own site: only a SameSite=None
+        # (and so Secure) cookie is sent from there.
+        samesite = "None" if secure and session.get("lti") else self.get_cookie_samesite(app)
+        response.set_cookie(name, session.sid, domain=domain, path=path, secure=secure,
+                            httponly=self.get_cookie_httponly(app), samesite=samesite)
         response.vary.add("Cookie")
 
     @staticmethod
     def _secure(app: Flask) -> bool:
         from flask import request
 
-        return bool(app.config["SESSION_COOKIE_SECURE"]) or request.is_secure
+        return (bool(app.config["SESSION_COOKIE_SECURE"]) or request.is_secure
+                or (app.config.get("PUBLIC_URL") or "").startswith("https://"))

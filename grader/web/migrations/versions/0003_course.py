@@ -16,8 +16,8 @@ branch_labels = None
 depends_on = None
 
 ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-TABLES = ("lti_scores", "lti_links", "lti_users", "lti_platforms", "decisions", "attempts",
-          "assignments", "students")
+TABLES = ("lti_launch_data", "lti_scores", "lti_launches", "lti_links", "lti_users",
+          "lti_platforms", "decisions", "attempts", "assignments", "students")
 
 
 def upgrade() -> None:
@@ -109,6 +109,20 @@ def upgrade() -> None:
         sqlite_autoincrement=True,
     )
     op.create_table(
+        "lti_launches",
+        sa.Column("link_id", ID, sa.ForeignKey("lti_links.id", ondelete="CASCADE"),
+                  primary_key=True),
+        sa.Column("student_id", sa.Text, primary_key=True),
+        sa.Column("sub", sa.Text, nullable=False),
+        sa.Column("launched_at", sa.Text, nullable=False),
+    )
+    op.create_table(
+        "lti_launch_data",
+        sa.Column("key", sa.Text, primary_key=True),
+        sa.Column("value", sa.Text, nullable=False),
+        sa.Column("expires_at", sa.Float, nullable=False),
+    )
+    op.create_table(
         "lti_scores",
         sa.Column("id", ID, primary_key=True, autoincrement=True),
         sa.Column("link_id", ID, sa.ForeignKey("lti_links.id", ondelete="CASCADE"), nullable=False),
@@ -128,6 +142,7 @@ def upgrade() -> None:
     op.create_index("attempts_by_student", "attempts", ["assignment_id", "student_id"])
     op.create_index("decisions_by_assignment", "decisions", ["assignment_id", "id"])
     op.create_index("lti_scores_due", "lti_scores", ["status", "next_try_at"])
+    op.create_index("lti_launch_data_expiry", "lti_launch_data", ["expires_at"])
 
 
 def downgrade() -> None:

@@ -144,8 +144,9 @@ def login():
         oidc = FlaskOIDCLogin(_request(), conf, launch_data_storage=data)
         return oidc.redirect(public_url("lti.launch"))
     except (OIDCException, LtiException) as err:
-        return refused(f"The LMS's login request was refused: {err}. Check that the LMS is "
-                       "registered on the grader's LTI page with this issuer and client id.")
+        return refused(f"The LMS's login request was refused: {str(err).rstrip('.')}. Check "
+                       "that the LMS is registered on the grader's LTI page with this issuer "
+                       "and client id.")
 
 
 @lti_bp.post("/launch")
@@ -157,7 +158,7 @@ def launch():
     try:
         claims = message.get_launch_data()
     except LtiException as err:
-        return refused(f"The launch from the LMS was refused: {err}.")
+        return refused(f"The launch from the LMS was refused: {str(err).rstrip('.')}.")
     platform = conf.platform(claims["iss"], message.get_client_id())
     if platform is None:  # pragma: no cover - pylti1p3 found its registration just now
         return refused("The LMS is not registered with the grader.")

@@ -275,10 +275,18 @@ class LtiStore:
     def mark_sent(self, owed: OwedScore) -> None:
         """The LMS took the score. A newer score queued meanwhile stays pending."""
         with self.store._transaction() as db:
-            db.execute(lti_scores.update().where(
-                (lti_scores.c.id == owed.id) & (lti_scores.c.updated_at == owed.updated_at)
-                & (lti_scores.c.score == owed.score)).values(
+            done = db.execute(lti_scores.update().where(self._same(owed)).values(
                 status=SENT, sent_at=iso(now_utc()), lease_until=0, last_error=None))
+            if done.rowcount == 0:   # the newer score is due now, not when the lease ends
+                db.execute(lti_scores.update().where(lti_scores.c.id == owed.id)
+                           .values(lease_until=0))
+
+    @staticmethod
+    def _same(owed: OwedScore):
+        """The row still holds the score ``owed`` was leased with."""
+        return ((lti_scores.c.id == owed.id) & (lti_scores.c.updated_at == owed.updated_at)
+                & (lti_scores.c.score == owed.score)
+                & (lti_scores.c.status == PENDING_SCORE))
 
     def mark_retry(self, owed: OwedScore, error: str, delay: float | None) -> None:
         """Posting failed: try again after ``delay`` seconds, or (None) give up: failed."""
@@ -289,9 +297,10 @@ class LtiStore:
         else:
             values["next_try_at"] = now + delay
         with self.store._transaction() as db:
-            db.execute(lti_scores.update().where(
-                (lti_scores.c.id == owed.id) & (lti_scores.c.updated_at == owed.updated_at)
-                & (lti_scores.c.status == PENDING_SCORE)).values(**values))
+            done = db.execute(lti_scores.update().where(self._same(owed)).values(**values))
+            if done.rowcount == 0:
+                db.execute(lti_scores.update().where(lti_scores.c.id == owed.id)
+                           .values(lease_until=0))
 
     def retry_failed(self) -> int:
         """Put every failed row back in the outbox, due now; returns how many."""

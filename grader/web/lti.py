@@ -14,6 +14,7 @@ the one-time nonce and the signed id_token stand for it); everything after them 
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 from flask import (
@@ -42,6 +43,7 @@ from .pages import bp as pages_bp
 from .pages import instructor_page, service
 
 lti_bp = Blueprint("lti", __name__, url_prefix="/lti")
+HOST = re.compile(r"[A-Za-z0-9.-]+(:[0-9]{1,5})?")   # what a frame-ancestors source may name
 
 LTI = "https://purl.imsglobal.org/spec/lti/claim/"
 DL = "https://purl.imsglobal.org/spec/lti-dl/claim/"
@@ -83,7 +85,7 @@ def frame_origins(claims: dict) -> list[str]:
     for url in urls:
         if isinstance(url, str):
             parts = urlsplit(url)
-            if parts.scheme in ("http", "https") and parts.netloc:
+            if parts.scheme in ("http", "https") and HOST.fullmatch(parts.netloc):
                 origin = f"{parts.scheme}://{parts.netloc}"
                 if origin not in origins:
                     origins.append(origin)
@@ -159,6 +161,8 @@ def launch():
         claims = message.get_launch_data()
     except LtiException as err:
         return refused(f"The launch from the LMS was refused: {str(err).rstrip('.')}.")
+    # an LMS launches here: its scores will need sending (workers may queue them, too)
+    current_app.extensions["grader_lti_sender"].start()
     platform = conf.platform(claims["iss"], message.get_client_id())
     if platform is None:  # pragma: no cover - pylti1p3 found its registration just now
         return refused("The LMS is not registered with the grader.")
@@ -268,9 +272,10 @@ def deep_link():
                            assignment=assignment)
     response = current_app.make_response(page)
     origin = "{0.scheme}://{0.netloc}".format(urlsplit(return_url))
+    framers = " ".join(lti_session.get("frame") or []) or "'none'"
     response.headers["Content-Security-Policy"] = (
         "default-src 'self'; style-src 'self'; script-src 'self'; img-src 'self' data:;"
-        f" form-action {origin}; base-uri 'none'")
+        f" form-action {origin}; frame-ancestors {framers}; base-uri 'none'")
     return response
 
 
@@ -285,6 +290,7 @@ def instructor_lti():
         values = {k: v for k, v in request.form.items() if k != "csrf_token"}
         try:
             made = store.register(platform_form(request.form))
+            current_app.extensions["grader_lti_sender"].start()
             flash(f"Registered {made.name}.")
             return redirect(url_for("pages.instructor_lti"), code=303)
         except CourseError as err:

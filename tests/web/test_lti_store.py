@@ -164,7 +164,8 @@ def test_staff_is_any_managing_role_and_only_that(learner_roles, staff_roles):
 
 
 @given(st.lists(st.one_of(st.text(max_size=20), st.sampled_from(
-    ["https://a.edu/x", "http://b.edu:8080/y", "javascript:alert(1)", "https://a.edu/z"])),
+    ["https://a.edu/x", "http://b.edu:8080/y", "javascript:alert(1)", "https://a.edu/z",
+     "https://a.edu;script-src *", "https://a.edu 'unsafe-inline'/"])),
     max_size=3))
 def test_frame_origins_are_web_origins_only(urls):
     claims = {"iss": urls[0] if urls else None,
@@ -174,3 +175,4 @@ def test_frame_origins_are_web_origins_only(urls):
     assert len(origins) == len(set(origins))
     for origin in origins:
         assert origin.startswith(("https://", "http://")) and origin.count("/") == 2
+        assert not set(origin) & set(" ;'*,")      # nothing that would change the header

@@ -178,16 +178,19 @@ def launch():
     if not message.is_resource_launch():
         return refused("The grader takes resource-link and deep-linking launches only.")
 
-    link_claim = claims.get(LTI + "resource_link") or {}
-    custom = claims.get(LTI + "custom") or {}
+    link_id = str(claims[LTI + "resource_link"]["id"])   # pylti1p3 checked it is there
+    sub = str(claims["sub"])
+    custom = claims.get(LTI + "custom")
+    named = custom.get("assignment") if isinstance(custom, dict) else None
     store = lti_store()
-    bound = store.link(platform.id, link_claim.get("id", ""))
-    assignment_id = custom.get("assignment") or (bound.assignment_id if bound else None)
+    bound = store.link(platform.id, link_id)
+    assignment_id = (named if isinstance(named, str) and named.strip() else None) or \
+        (bound.assignment_id if bound else None)
     assignment = course().assignment(assignment_id) if assignment_id else None
-    ags = claims.get(AGS) or {}
+    lineitem, scopes = ags_endpoint(claims)
     if assignment is not None:
-        link = store.bind_link(platform.id, claims[LTI + "deployment_id"], link_claim["id"],
-                               assignment.id, ags.get("lineitem"), ags.get("scope") or [])
+        link = store.bind_link(platform.id, str(claims[LTI + "deployment_id"]), link_id,
+                               assignment.id, lineitem, scopes)
     if staff:
         _sign_in_instructor(frames)
         if assignment is None:
@@ -201,15 +204,26 @@ def launch():
         return refused("This activity is not set up yet: your instructor has not chosen its "
                        "assignment. Tell them, and try again later.", 404)
     student_id = course().lti_student(
-        platform.id, claims["sub"], claims.get("name") or _name(claims),
+        platform.id, sub, claims.get("name") or _name(claims),
         claims.get("email") or "", (claims.get(LTI + "lis") or {}).get("person_sourcedid"))
-    store.launched(link, student_id, claims["sub"])
+    store.launched(link, student_id, sub)
     session.clear()
     session.rotate = True
     session["student"] = student_id
     session["lti"] = frames
     service().queue_lms_score(assignment, student_id)  # a score made before this launch
     return redirect(url_for("pages.assignment", assignment_id=assignment.id), code=303)
+
+
+def ags_endpoint(claims: dict) -> tuple[str | None, list[str]]:
+    """The launch's AGS line item URL and scopes (none, when the LMS grants no AGS)."""
+    ags = claims.get(AGS)
+    if not isinstance(ags, dict):
+        return None, []
+    lineitem = ags.get("lineitem")
+    scopes = ags.get("scope")
+    return (lineitem if isinstance(lineitem, str) and lineitem else None,
+            [s for s in scopes if isinstance(s, str)] if isinstance(scopes, list) else [])
 
 
 def _name(claims: dict) -> str:

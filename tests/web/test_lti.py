@@ -350,6 +350,19 @@ def test_scores_are_retried_while_the_lms_is_down_and_failed_ones_can_be_sent_ag
     assert lms.errors == []
 
 
+@pytest.mark.parametrize("launch_kwargs, why", [
+    ({"lineitem": False}, "the LMS gave this link no line item"),
+    ({"ags": False}, "the LMS gave this link no line item")])
+def test_a_link_without_a_grade_column_keeps_the_attempts_and_says_why_no_score_went(
+        tool, lms, launch_kwargs, why):
+    make_assignment(tool)
+    browser, _ = launch(tool, lms, custom={"assignment": "hw1"}, **launch_kwargs)
+    submit(tool, browser, SEED_ANSWERS)
+    wait_until(lambda: outbox(tool, "failed"))
+    assert why in outbox(tool, "failed")[0].last_error
+    assert lms.scores == [] and lms.errors == []
+
+
 # -------------------------------------------------------------- the tool's endpoints
 def test_the_tool_publishes_its_keys_and_a_canvas_configuration(tool):
     keys = requests.get(tool.url + "/lti/jwks").json()["keys"]

@@ -387,6 +387,40 @@ def test_only_an_lti_session_may_be_framed_and_only_by_its_lms(tool, lms):
     assert f"frame-ancestors {lms.issuer};" in framed.headers["Content-Security-Policy"]
 
 
+def test_behind_a_tls_proxy_the_urls_are_public_and_the_cookies_cross_site(
+        tmp_path, pool, backend):
+    """With GRADER_PUBLIC_URL=https://..., the LMS is given https URLs; the state cookie and
+    the LTI session's cookie are Secure and SameSite=None, so the browser sends them in the
+    LMS's frame (the proxy would carry them to this plain-HTTP server)."""
+    public = "https://grader.example.edu"
+    server = LiveServer(make_app(tmp_path / "grader.db", pool, PUBLIC_URL=public))
+    try:
+        make_assignment(server)
+        config = requests.get(server.url + "/lti/config.json").json()
+        assert config["oidc_initiation_url"] == public + "/lti/login"
+        assert config["public_jwk_url"] == public + "/lti/jwks"
+        with Platform(redirect_uris=[public + "/lti/launch"],
+                      tool_jwks_url=server.url + "/lti/jwks") as lms:
+            server.app.extensions["grader_lti"].register(lms.registration())
+            start = lms.launch_url(server.url + "/lti/login", public + "/lti/launch",
+                                   custom={"assignment": "hw1"})
+            to_login = requests.get(start, allow_redirects=False).headers["Location"]
+            login = requests.get(to_login, allow_redirects=False)
+            state_cookie = login.headers["Set-Cookie"]
+            assert "Secure" in state_cookie and "SameSite=None" in state_cookie
+            action, fields = follow_form(requests.get(login.headers["Location"]).text)
+            assert action == public + "/lti/launch"
+            cookie = state_cookie.split(";", 1)[0]
+            launched = requests.post(server.url + "/lti/launch", data=fields,
+                                     headers={"Cookie": cookie}, allow_redirects=False)
+            assert launched.status_code == 303, launched.text
+            session_cookie = launched.headers["Set-Cookie"]
+            assert "Secure" in session_cookie and "SameSite=None" in session_cookie
+            assert lms.errors == []
+    finally:
+        server.close()
+
+
 def test_platforms_are_registered_on_the_instructor_page(tool):
     browser = requests.Session()
     browser.post(tool.url + "/instructor/login", data={

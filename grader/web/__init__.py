@@ -172,11 +172,8 @@ def create_app(test_config: dict | None = None) -> Flask:
             # pages and answers hold tokens (a result link, a CSRF token, a session's pages)
             response.headers["Cache-Control"] = "no-store"
         if response.mimetype == "text/html":
-            ancestors = framers or "'none'"
-            response.headers.setdefault(
-                "Content-Security-Policy",
-                "default-src 'self'; style-src 'self'; script-src 'self'; img-src 'self' data:;"
-                f" form-action 'self'; frame-ancestors {ancestors}; base-uri 'none'")
+            response.headers.setdefault("Content-Security-Policy",
+                                        content_security_policy(framers=framers))
         return response
 
     if app.config["LTI_SEND_SCORES"] and service.lti.platforms():
@@ -187,16 +184,23 @@ def create_app(test_config: dict | None = None) -> Flask:
     return app
 
 
+def content_security_policy(form_action: str = "'self'", framers: str | None = None) -> str:
+    """The pages' policy: no inline script, forms posted to ``form_action`` only, framed by
+    ``framers`` only (None: by no one)."""
+    ancestors = framers or "'none'"
+    return ("default-src 'self'; style-src 'self'; script-src 'self'; img-src 'self' data:;"
+            f" form-action {form_action}; frame-ancestors {ancestors}; base-uri 'none'")
+
+
 def lti_frame_ancestors() -> str | None:
-    """Who may frame this page: the LMS of an LTI session (it shows the tool in a frame),
-    anyone for the LTI endpoints' own pages (a refused launch says why inside the LMS);
-    None, no one, for everything else."""
+    """Who may frame this page: the LMS of an LTI session (it shows the tool in a frame; its
+    origins are plain hosts, ``grader.web.lti.frame_origins``), anyone for the LTI endpoints'
+    own pages (a refused launch says why inside the LMS); None, no one, for everything else."""
     from flask import session
 
     lti = session.get("lti") if request.endpoint != "static" else None
     if isinstance(lti, dict) and lti.get("frame"):
-        return " ".join(o for o in lti["frame"] if isinstance(o, str) and " " not in o
-                        and ";" not in o and "'" not in o) or None
+        return " ".join(lti["frame"])
     if request.path.startswith("/lti/"):
         return "*"
     return None

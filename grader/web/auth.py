@@ -53,11 +53,17 @@ def session_is_instructor() -> bool:
     return isinstance(marker, str) and hmac.compare_digest(marker, expected)
 
 
-def start_instructor_session() -> None:
-    """Log in: a fresh session id (so an id planted before the login is worthless)."""
+def start_session(**values: object) -> None:
+    """Sign in (an instructor, a student by link or from an LMS): a fresh session id, so an id
+    planted before the sign-in is worthless, holding only ``values``."""
     session.clear()
     session.rotate = True  # type: ignore[attr-defined]  # a ServerSession (grader.web.sessions)
-    session["instructor"] = current_app.config["INSTRUCTOR_TOKEN_DIGEST"]
+    session.update(values)
+
+
+def start_instructor_session(**values: object) -> None:
+    """Log in as the instructor (``values``: more to keep in the session)."""
+    start_session(instructor=current_app.config["INSTRUCTOR_TOKEN_DIGEST"], **values)
 
 
 def end_session() -> None:

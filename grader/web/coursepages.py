@@ -30,7 +30,7 @@ from ..errors import AttemptRefused, CourseError, GraderError
 from ..gradebook import _csv, assignment_canvas_csv, assignment_csv
 from .api import bp as api_bp
 from .api import csv_response, json_body
-from .auth import end_session, instructor_api
+from .auth import end_session, instructor_api, start_session
 from .coursestore import CourseStore, Student
 from .pages import bp, instructor_page, service
 from .service import NotFound, RequestError, http_status
@@ -118,10 +118,7 @@ def sign_in(key: str):
             "error.html", status=404,
             message="This sign-in link does not work: it may have been replaced by a newer "
                     "one or revoked. Ask your instructor for a new link."), 404
-    session.clear()
-    session.rotate = True  # type: ignore[attr-defined]  # a ServerSession
-    session["student"] = student.id
-    session["student_key"] = digest(key)
+    start_session(student=student.id, student_key=digest(key))
     return redirect(url_for("pages.assignments"), code=303)
 
 

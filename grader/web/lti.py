@@ -35,7 +35,8 @@ from pylti1p3.exception import LtiException, OIDCException
 from pylti1p3.lineitem import LineItem
 
 from ..errors import CourseError
-from .auth import csrf_valid, session_is_instructor, start_instructor_session
+from . import content_security_policy, lti_frame_ancestors
+from .auth import csrf_valid, session_is_instructor, start_instructor_session, start_session
 from .coursepages import _form_assignment, course
 from .ltistore import FAILED, PENDING_SCORE, SENT, LtiStore
 from .ltitool import StoreLaunchData, StoreToolConf, tool_jwks
@@ -173,7 +174,7 @@ def launch():
     if message.is_deep_link_launch():
         if not staff:
             return refused("Only instructors can add the grader to a course.", 403)
-        _sign_in_instructor(frames)
+        start_instructor_session(lti=frames)
         return _picker(message.get_launch_id())
     if not message.is_resource_launch():
         return refused("The grader takes resource-link and deep-linking launches only.")
@@ -192,7 +193,7 @@ def launch():
         link = store.bind_link(platform.id, str(claims[LTI + "deployment_id"]), link_id,
                                assignment.id, lineitem, scopes)
     if staff:
-        _sign_in_instructor(frames)
+        start_instructor_session(lti=frames)
         if assignment is None:
             flash("This LMS link is not tied to an assignment yet: edit the activity in the "
                   "LMS and pick one (Deep Linking), or give it the custom parameter "
@@ -207,10 +208,7 @@ def launch():
         platform.id, sub, claims.get("name") or _name(claims),
         claims.get("email") or "", (claims.get(LTI + "lis") or {}).get("person_sourcedid"))
     store.launched(link, student_id, sub)
-    session.clear()
-    session.rotate = True
-    session["student"] = student_id
-    session["lti"] = frames
+    start_session(student=student_id, lti=frames)
     service().queue_lms_score(assignment, student_id)  # a score made before this launch
     return redirect(url_for("pages.assignment", assignment_id=assignment.id), code=303)
 
@@ -229,11 +227,6 @@ def ags_endpoint(claims: dict) -> tuple[str | None, list[str]]:
 def _name(claims: dict) -> str:
     return " ".join(p for p in (claims.get("given_name"), claims.get("family_name"))
                     if isinstance(p, str))
-
-
-def _sign_in_instructor(frames: dict) -> None:
-    start_instructor_session()
-    session["lti"] = frames
 
 
 def _picker(launch_id: str, values: dict | None = None, error: str | None = None,
@@ -285,11 +278,10 @@ def deep_link():
     page = render_template("lti_return.html", return_url=return_url, token=token,
                            assignment=assignment)
     response = current_app.make_response(page)
-    origin = "{0.scheme}://{0.netloc}".format(urlsplit(return_url))
-    framers = " ".join(lti_session.get("frame") or []) or "'none'"
-    response.headers["Content-Security-Policy"] = (
-        "default-src 'self'; style-src 'self'; script-src 'self'; img-src 'self' data:;"
-        f" form-action {origin}; frame-ancestors {framers}; base-uri 'none'")
+    # the page's one form posts to the LMS
+    response.headers["Content-Security-Policy"] = content_security_policy(
+        form_action="{0.scheme}://{0.netloc}".format(urlsplit(return_url)),
+        framers=lti_frame_ancestors())
     return response
 
 

@@ -26,7 +26,6 @@ from .schema import (
     lti_links,
     lti_platforms,
     lti_scores,
-    lti_users,
 )
 from .storage import Store
 
@@ -103,7 +102,7 @@ def check_platform(data: dict) -> dict:
         value = value.strip()
         if len(value) > 2000:
             raise CourseError(f'"{name}" is longer than 2000 characters')
-        if name != "name" and name != "client_id":
+        if name not in ("name", "client_id"):
             parts = urlsplit(value)
             if parts.scheme not in ("https", "http") or not parts.netloc:
                 raise CourseError(f'"{name}" must be an https:// URL; got {value[:80]!r}')
@@ -172,12 +171,9 @@ class LtiStore:
             return [_platform(r) for r in db.execute(query.order_by(lti_platforms.c.id))]
 
     def remove(self, platform_id: int) -> bool:
+        """Unregister a platform; its users, links, launches and owed scores go with it (the
+        foreign keys cascade)."""
         with self.store._transaction() as db:
-            link_ids = sa.select(lti_links.c.id).where(lti_links.c.platform_id == platform_id)
-            for table in (lti_scores, lti_launches):
-                db.execute(table.delete().where(table.c.link_id.in_(link_ids)))
-            db.execute(lti_links.delete().where(lti_links.c.platform_id == platform_id))
-            db.execute(lti_users.delete().where(lti_users.c.platform_id == platform_id))
             return db.execute(lti_platforms.delete().where(
                 lti_platforms.c.id == platform_id)).rowcount > 0
 
@@ -274,30 +270,26 @@ class LtiStore:
 
     def mark_sent(self, owed: OwedScore) -> None:
         """The LMS took the score. A newer score queued meanwhile stays pending."""
-        with self.store._transaction() as db:
-            done = db.execute(lti_scores.update().where(self._same(owed)).values(
-                status=SENT, sent_at=iso(now_utc()), lease_until=0, last_error=None))
-            if done.rowcount == 0:   # the newer score is due now, not when the lease ends
-                db.execute(lti_scores.update().where(lti_scores.c.id == owed.id)
-                           .values(lease_until=0))
-
-    @staticmethod
-    def _same(owed: OwedScore):
-        """The row still holds the score ``owed`` was leased with."""
-        return ((lti_scores.c.id == owed.id) & (lti_scores.c.updated_at == owed.updated_at)
-                & (lti_scores.c.score == owed.score)
-                & (lti_scores.c.status == PENDING_SCORE))
+        self._settle(owed, status=SENT, sent_at=iso(now_utc()), last_error=None)
 
     def mark_retry(self, owed: OwedScore, error: str, delay: float | None) -> None:
         """Posting failed: try again after ``delay`` seconds, or (None) give up: failed."""
-        now = time.time()
-        values: dict = {"tries": owed.tries + 1, "last_error": error[:2000], "lease_until": 0}
+        values: dict = {"tries": owed.tries + 1, "last_error": error[:2000]}
         if delay is None:
             values["status"] = FAILED
         else:
-            values["next_try_at"] = now + delay
+            values["next_try_at"] = time.time() + delay
+        self._settle(owed, **values)
+
+    def _settle(self, owed: OwedScore, **values) -> None:
+        """End ``owed``'s lease with ``values`` if the row still holds the score it was
+        leased with; if a newer score came in meanwhile, only end the lease, so the newer one
+        is due now rather than when the lease runs out."""
+        same = ((lti_scores.c.id == owed.id) & (lti_scores.c.updated_at == owed.updated_at)
+                & (lti_scores.c.score == owed.score)
+                & (lti_scores.c.status == PENDING_SCORE))
         with self.store._transaction() as db:
-            done = db.execute(lti_scores.update().where(self._same(owed)).values(**values))
+            done = db.execute(lti_scores.update().where(same).values(lease_until=0, **values))
             if done.rowcount == 0:
                 db.execute(lti_scores.update().where(lti_scores.c.id == owed.id)
                            .values(lease_until=0))

@@ -19,7 +19,7 @@ import requests
 from click.testing import CliRunner
 from lti_platform import LTI, Platform, follow_form
 from markupsafe import escape
-from web_support import CHROMIUM, SEED_ANSWERS, TOKEN, LiveServer, make_app, sql
+from web_support import SEED_ANSWERS, TOKEN, LiveServer, make_app, sql
 
 from grader.cli import main as cli
 
@@ -175,7 +175,7 @@ def test_scores_are_held_until_the_due_date_when_students_see_nothing_before(too
 
 def test_a_link_not_tied_to_an_assignment_says_so(tool, lms):
     make_assignment(tool)
-    browser, response = launch(tool, lms, resource_link_id="loose")
+    _, response = launch(tool, lms, resource_link_id="loose")
     assert response.status_code == 404
     assert "your instructor has not chosen its assignment" in response.text
     # an instructor launching it is sent to pick one
@@ -428,6 +428,7 @@ def test_platforms_are_registered_on_the_instructor_page(tool):
     page = browser.get(tool.url + "/instructor/lti").text
     assert tool.url + "/lti/login" in page and tool.url + "/lti/jwks" in page
     with Platform() as one, Platform(client_id="second-client") as two:
+        first_issuer = one.issuer
         for platform in (one, two):
             form = {**platform.registration(), "csrf_token": csrf(page),
                     "deployment_ids": "d-1\nd-2"}
@@ -447,6 +448,23 @@ def test_platforms_are_registered_on_the_instructor_page(tool):
     # without the instructor's session and its CSRF token, nothing is registered
     assert requests.post(tool.url + "/instructor/lti", data=form).status_code == 400
     assert len(sql(tool.app, "SELECT id FROM lti_platforms")) == 2
+
+    # the LMS adds a deployment: edit the platform in place (its links stay)
+    page = browser.get(tool.url + "/instructor/lti").text
+    action, fields = the_form(page, "edit-platform-1", tool.url)
+    assert fields["client_id"] == "grader-tool"
+    saved = browser.post(action, data={**fields, "deployment_ids": "d-1\nd-2\nd-3",
+                                       "name": "Canvas"})
+    assert saved.status_code == 200 and "Saved Canvas." in saved.text
+    assert sql(tool.app, "SELECT name, deployment_ids FROM lti_platforms WHERE id = 1") == [
+        ("Canvas", '["d-1", "d-2", "d-3"]')]
+    refused = browser.post(action, data={**fields, "issuer": "nowhere"})
+    assert "Not saved:" in refused.text
+    assert sql(tool.app, "SELECT issuer FROM lti_platforms WHERE id = 1") == [(first_issuer,)]
+    removed = browser.post(action, data={"csrf_token": fields["csrf_token"],
+                                         "action": "remove"})
+    assert "Removed the platform" in removed.text
+    assert sql(tool.app, "SELECT client_id FROM lti_platforms") == [("second-client",)]
 
 
 def test_the_cli_registers_lists_and_removes_platforms(tmp_path):
@@ -477,9 +495,6 @@ def test_the_cli_registers_lists_and_removes_platforms(tmp_path):
 
 # ------------------------------------------------------------------- a real browser
 def test_a_launch_in_a_real_browser(tool, lms, browser):
-    import os
-
-    assert os.path.exists(CHROMIUM)
     make_assignment(tool)
     page = browser.new_page()
     page.goto(lms.launch_url(tool.url + "/lti/login", tool.url + "/lti/launch",

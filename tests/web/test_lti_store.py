@@ -116,10 +116,13 @@ def test_a_nonce_is_good_once(lti):
     assert data.get_value("lti1p3-launch-2") is None
 
 
-def test_removing_a_platform_removes_its_links_and_scores(lti):
+def test_removing_a_platform_removes_its_users_links_launches_and_scores(app, lti):
     lti.queue_score("hw1", "s1", 5, 8)
     [platform] = lti.platforms()
     assert lti.remove(platform.id) and lti.scores() == [] and lti.links() == []
+    for table in ("lti_users", "lti_links", "lti_launches", "lti_scores"):
+        assert sql(app, f"SELECT count(*) FROM {table}") == [(0,)], table
+    assert sql(app, "SELECT id FROM students") == [("s1",)]     # the student and their work stay
     assert not lti.remove(platform.id)
 
 

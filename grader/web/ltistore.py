@@ -209,11 +209,6 @@ class LtiStore:
         assert found is not None
         return found
 
-    def set_lineitem(self, link_id: int, lineitem: str) -> None:
-        with self.store._transaction() as db:
-            db.execute(lti_links.update().where(lti_links.c.id == link_id)
-                       .values(lineitem=lineitem))
-
     def launched(self, link: Link, student_id: str, sub: str) -> None:
         """Record that ``student_id`` (the LMS's user ``sub``) launched ``link``."""
         stamp = iso(now_utc())
@@ -261,12 +256,6 @@ class LtiStore:
     def scores(self, status: str | None = None) -> list[OwedScore]:
         """The outbox, newest first (``status``: pending, sent or failed)."""
         return self._owed(lti_scores.c.status == status if status else sa.true())
-
-    def next_due(self) -> float | None:
-        """When the next pending row falls due (a UNIX time), or None."""
-        with self.store._connect() as db:
-            return db.execute(sa.select(sa.func.min(lti_scores.c.next_try_at)).where(
-                lti_scores.c.status == PENDING_SCORE)).scalar()
 
     def mark_sent(self, owed: OwedScore) -> None:
         """The LMS took the score. A newer score queued meanwhile stays pending."""
